@@ -1,0 +1,75 @@
+/// The properties string: `name \x01 value \x02 name \x01 value \x02 …`.
+public enum MessageProperties {
+    static let nameValueSeparator: UInt8 = 1
+    static let propertySeparator: UInt8 = 2
+
+    /// Accepts a trailing `\x02` (C++, old Java) or none (Java 4.9); skips empty segments and
+    /// segments without a `\x01`.
+    public static func decode(_ text: String) -> [String: String] {
+        decode(Array(text.utf8))
+    }
+
+    public static func decode<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> [String: String] {
+        var result: [String: String] = [:]
+        for segment in bytes.split(separator: propertySeparator, omittingEmptySubsequences: true) {
+            guard let separator = segment.firstIndex(of: nameValueSeparator) else { continue }
+            let name = String(decoding: segment[segment.startIndex..<separator], as: UTF8.self)
+            let value = String(decoding: segment[segment.index(after: separator)...], as: UTF8.self)
+            if !name.isEmpty { result[name] = value }
+        }
+        return result
+    }
+
+    /// Sorted by name, no trailing separator (Java 4.9's form).
+    public static func encode(_ properties: [String: String]) -> String {
+        var out: [UInt8] = []
+        for name in properties.keys.sorted() {
+            if !out.isEmpty { out.append(propertySeparator) }
+            out.append(contentsOf: name.utf8)
+            out.append(nameValueSeparator)
+            out.append(contentsOf: properties[name]!.utf8)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Tag hash codes as stored in the ConsumeQueue: Java's `String.hashCode()` of the tag.
+public enum TagHash {
+    public static func code(_ tag: String?) -> Int64 {
+        guard let tag, !tag.isEmpty else { return 0 }
+        var hash: Int32 = 0
+        for unit in tag.utf16 {
+            hash = hash &* 31 &+ Int32(unit)
+        }
+        return Int64(hash)
+    }
+}
+
+/// A parsed subscription expression: `*` (everything) or `TagA || TagB`.
+public struct SubscriptionExpression: Sendable, Equatable {
+    public static let all = "*"
+    public var expression: String
+    public var tags: Set<String>
+    public var codes: Set<Int64>
+
+    public var matchesAll: Bool { tags.isEmpty }
+
+    public init(_ expression: String) {
+        self.expression = expression
+        let trimmed = expression.trimmingSpaces()
+        if trimmed.isEmpty || trimmed == Self.all {
+            tags = []
+        } else {
+            tags = Set(
+                trimmed.split(separator: "||", omittingEmptySubsequences: true)
+                    .map { String($0).trimmingSpaces() }.filter { !$0.isEmpty })
+        }
+        codes = Set(tags.map { TagHash.code($0) })
+    }
+
+    /// The broker's filter: on the ConsumeQueue's tag hash.
+    public func matches(tagsCode: Int64) -> Bool { matchesAll || codes.contains(tagsCode) }
+
+    /// The exact check after reading the message (hash collisions).
+    public func matches(tag: String?) -> Bool { matchesAll || (tag.map { tags.contains($0) } ?? false) }
+}

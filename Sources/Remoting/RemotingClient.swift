@@ -1,0 +1,102 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Long-lived connections to remote `ip:port` addresses, one per address, multiplexed by opaque.
+/// Requests the remote side sends us (e.g. a broker's NOTIFY_CONSUMER_IDS_CHANGED) go to
+/// `requestHandler`.
+public final class RemotingClient: Sendable {
+    let group: MultiThreadedEventLoopGroup
+    let maxFrameLength: Int
+    let requestHandler: (any RemotingRequestHandler)?
+    let logger: Logger
+    let connectTimeoutMillis: Int64
+    private let connections = NIOLockedValueBox<[String: EventLoopFuture<RemotingConnection>]>([:])
+
+    public init(
+        maxFrameLength: Int = RemotingCommand.defaultMaxFrameLength, requestHandler: (any RemotingRequestHandler)? = nil,
+        logger: Logger, connectTimeoutMillis: Int64 = 3000, threads: Int = 1
+    ) {
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.maxFrameLength = maxFrameLength
+        self.requestHandler = requestHandler
+        self.logger = logger
+        self.connectTimeoutMillis = connectTimeoutMillis
+    }
+
+    public func invoke(_ address: String, _ request: RemotingCommand, timeoutMillis: Int64) async throws
+        -> RemotingCommand
+    {
+        let connection = try await connection(to: address)
+        return try await connection.invoke(request, timeoutMillis: timeoutMillis)
+    }
+
+    public func invokeOneway(_ address: String, _ request: RemotingCommand) async throws {
+        try await connection(to: address).sendOneway(request)
+    }
+
+    public func connection(to address: String) async throws -> RemotingConnection {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            throw RemotingError.badAddress(address)
+        }
+        let host = String(address[..<colon])
+        // A cached connection the peer has closed is replaced once by a fresh one.
+        for _ in 0..<2 {
+            let future = connections.withLockedValue { table -> EventLoopFuture<RemotingConnection> in
+                if let existing = table[address] { return existing }
+                let created = makeConnection(host: host, port: port)
+                table[address] = created
+                return created
+            }
+            do {
+                let connection = try await future.get()
+                if connection.channel.isActive { return connection }
+                forget(address, future: future)
+            } catch {
+                forget(address, future: future)
+                throw RemotingError.connectFailed(address: address, reason: "\(error)")
+            }
+        }
+        throw RemotingError.connectionClosed(address: address)
+    }
+
+    private func forget(_ address: String, future: EventLoopFuture<RemotingConnection>) {
+        connections.withLockedValue { table in
+            if table[address] === future { table[address] = nil }
+        }
+    }
+
+    private func makeConnection(host: String, port: Int) -> EventLoopFuture<RemotingConnection> {
+        let maxFrameLength = maxFrameLength
+        let requestHandler = requestHandler
+        let logger = logger
+        let handlerBox = NIOLockedValueBox<RemotingChannelHandler?>(nil)
+        return ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.milliseconds(connectTimeoutMillis))
+            .channelInitializer { channel in
+                configureRemotingPipeline(
+                    channel, maxFrameLength: maxFrameLength, requestHandler: requestHandler, logger: logger
+                ).map { handler in handlerBox.withLockedValue { $0 = handler } }
+            }
+            .connect(host: host, port: port)
+            .map { channel in handlerBox.withLockedValue { $0! }.connection(for: channel) }
+    }
+
+    /// Closes the connection to `address` (the next invoke reconnects).
+    public func closeConnection(to address: String) {
+        let future = connections.withLockedValue { $0.removeValue(forKey: address) }
+        future?.whenSuccess { $0.close() }
+    }
+
+    public func shutdown() async {
+        let all = connections.withLockedValue { table in
+            defer { table.removeAll() }
+            return Array(table.values)
+        }
+        for future in all { future.whenSuccess { $0.close() } }
+        try? await group.shutdownGracefully()
+    }
+}
+

@@ -1,0 +1,130 @@
+import NIOCore
+
+public enum SerializeType: UInt8, Sendable {
+    case json = 0
+    case rocketmq = 1
+}
+
+/// One remoting frame: a request or a response (`RemotingCommand` in RocketMQ).
+///
+/// Header values live in `extFields` as strings; that is how Java models every custom header,
+/// and it is the only form the C++ client reads back.
+public struct RemotingCommand: Sendable {
+    public static let responseFlag: Int32 = 1 << 0
+    public static let onewayFlag: Int32 = 1 << 1
+    /// The protocol version we report: V4_9_7 (407), as the Java 4.9.7 reference does.
+    public static let ourVersion: Int32 = 407
+
+    public var code: Int32
+    public var language: String
+    public var version: Int32
+    public var opaque: Int32
+    public var flag: Int32
+    public var remark: String?
+    public var extFields: [String: String]
+    public var body: ByteBuffer?
+    public var serializeType: SerializeType
+
+    public init(
+        code: Int32, language: String = "JAVA", version: Int32 = RemotingCommand.ourVersion, opaque: Int32 = 0,
+        flag: Int32 = 0, remark: String? = nil, extFields: [String: String] = [:], body: ByteBuffer? = nil,
+        serializeType: SerializeType = .json
+    ) {
+        self.code = code
+        self.language = language
+        self.version = version
+        self.opaque = opaque
+        self.flag = flag
+        self.remark = remark
+        self.extFields = extFields
+        self.body = body
+        self.serializeType = serializeType
+    }
+
+    public var isResponse: Bool { flag & Self.responseFlag != 0 }
+    public var isOneway: Bool { flag & Self.onewayFlag != 0 }
+
+    public var bodyBytes: [UInt8] {
+        guard var body else { return [] }
+        return body.readBytes(length: body.readableBytes) ?? []
+    }
+
+    public static func request(code: Int32, fields: [String: String] = [:], body: [UInt8]? = nil) -> RemotingCommand {
+        RemotingCommand(code: code, extFields: fields, body: body.map { ByteBuffer(bytes: $0) })
+    }
+
+    /// A response to `self`: same opaque and serialization, response flag set.
+    public func response(
+        code: Int32, remark: String? = nil, fields: [String: String] = [:], body: ByteBuffer? = nil
+    ) -> RemotingCommand {
+        RemotingCommand(
+            code: code, opaque: opaque, flag: Self.responseFlag, remark: remark, extFields: fields, body: body,
+            serializeType: serializeType)
+    }
+
+    public func response(code: Int32, remark: String? = nil, fields: [String: String] = [:], bodyBytes: [UInt8])
+        -> RemotingCommand
+    {
+        response(code: code, remark: remark, fields: fields, body: ByteBuffer(bytes: bodyBytes))
+    }
+}
+
+/// Why a header could not be read; turned into a SYSTEM_ERROR response with this text.
+public struct HeaderError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension RemotingCommand {
+    /// A required header field, as Java's `decodeCommandCustomHeader` demands it.
+    public func string(_ key: String) throws(HeaderError) -> String {
+        guard let value = extFields[key] else {
+            throw HeaderError("the custom field <\(key)> is null")
+        }
+        return value
+    }
+
+    public func optionalString(_ key: String) -> String? {
+        guard let value = extFields[key], !value.isEmpty else { return nil }
+        return value
+    }
+
+    public func int64(_ key: String) throws(HeaderError) -> Int64 {
+        let text = try string(key)
+        guard let value = Int64(text.trimmingSpaces()) else {
+            throw HeaderError("the custom field <\(key)> is not a number: \(text)")
+        }
+        return value
+    }
+
+    public func int32(_ key: String) throws(HeaderError) -> Int32 {
+        let value = try int64(key)
+        guard let narrowed = Int32(exactly: value) else {
+            throw HeaderError("the custom field <\(key)> is out of range: \(value)")
+        }
+        return narrowed
+    }
+
+    public func optionalInt64(_ key: String) throws(HeaderError) -> Int64? {
+        guard extFields[key] != nil, !(extFields[key]!.isEmpty) else { return nil }
+        return try int64(key)
+    }
+
+    /// Booleans: Java writes "true"/"false", the C++ client "1"/"0" (read as true/false here,
+    /// unlike Java's `Boolean.parseBoolean`, which is what breaks C++ batches on Java brokers).
+    public func bool(_ key: String) -> Bool {
+        switch extFields[key]?.lowercased() {
+        case "true", "1": true
+        default: false
+        }
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var scalars = Substring(self)
+        while let first = scalars.first, first == " " { scalars.removeFirst() }
+        while let last = scalars.last, last == " " { scalars.removeLast() }
+        return String(scalars)
+    }
+}

@@ -1,0 +1,209 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Synchronization
+
+public enum RemotingError: Error, Sendable, CustomStringConvertible {
+    case connectFailed(address: String, reason: String)
+    case timeout(address: String, millis: Int64)
+    case connectionClosed(address: String)
+    case badAddress(String)
+
+    public var description: String {
+        switch self {
+        case .connectFailed(let address, let reason): "connect to \(address) failed: \(reason)"
+        case .timeout(let address, let millis): "wait response from \(address) timed out after \(millis) ms"
+        case .connectionClosed(let address): "connection to \(address) closed"
+        case .badAddress(let address): "bad address \(address), expected ip:port"
+        }
+    }
+}
+
+/// Serves requests that arrive on a connection (the peer's requests, not responses).
+public protocol RemotingRequestHandler: Sendable {
+    /// The response to send, or nil for none. Requests with the one-way bit get no response even
+    /// if one is returned; every other request should get one (the C++ client never sets the bit).
+    func handle(_ request: RemotingCommand, from connection: RemotingConnection) async -> RemotingCommand?
+    func connectionClosed(_ connection: RemotingConnection)
+}
+
+/// One TCP connection, client or server side: send commands, send requests and await responses.
+public struct RemotingConnection: Sendable, Hashable, CustomStringConvertible {
+    public let id: UInt64
+    public let channel: any Channel
+    /// `ip:port` of the peer.
+    public let remoteAddress: String
+    let inflight: InflightRequests
+
+    public var description: String { "\(remoteAddress)#\(id)" }
+
+    public static func == (lhs: RemotingConnection, rhs: RemotingConnection) -> Bool { lhs.id == rhs.id }
+    public func hash(into hasher: inout Hasher) { hasher.combine(id) }
+
+    /// Sends a command without waiting (responses, one-way requests).
+    public func send(_ command: RemotingCommand) {
+        channel.writeAndFlush(command, promise: nil)
+    }
+
+    /// Sends a one-way request (flag bit 1 set, no response expected).
+    public func sendOneway(_ request: RemotingCommand) {
+        var request = request
+        request.opaque = OpaqueGenerator.next()
+        request.flag |= RemotingCommand.onewayFlag
+        send(request)
+    }
+
+    /// Sends a request and waits for the response with the same opaque.
+    public func invoke(_ request: RemotingCommand, timeoutMillis: Int64) async throws -> RemotingCommand {
+        var request = request
+        request.opaque = OpaqueGenerator.next()
+        let promise = channel.eventLoop.makePromise(of: RemotingCommand.self)
+        inflight.add(opaque: request.opaque, promise: promise)
+        let opaque = request.opaque
+        let address = remoteAddress
+        let inflight = self.inflight
+        let timeout = channel.eventLoop.scheduleTask(in: .milliseconds(timeoutMillis)) {
+            inflight.fail(opaque: opaque, with: RemotingError.timeout(address: address, millis: timeoutMillis))
+        }
+        channel.writeAndFlush(request).whenFailure { error in
+            inflight.fail(opaque: opaque, with: RemotingError.connectionClosed(address: address))
+        }
+        defer { timeout.cancel() }
+        return try await promise.futureResult.get()
+    }
+
+    public func close() {
+        channel.close(promise: nil)
+    }
+}
+
+enum OpaqueGenerator {
+    private static let counter = Atomic<Int32>(0)
+    static func next() -> Int32 {
+        counter.add(1, ordering: .relaxed).newValue & Int32.max
+    }
+}
+
+enum ConnectionIDs {
+    private static let counter = Atomic<UInt64>(0)
+    static func next() -> UInt64 { counter.add(1, ordering: .relaxed).newValue }
+}
+
+/// Requests this side sent and is waiting on, by opaque.
+final class InflightRequests: Sendable {
+    private let promises = Mutex<[Int32: EventLoopPromise<RemotingCommand>]>([:])
+
+    func add(opaque: Int32, promise: EventLoopPromise<RemotingCommand>) {
+        promises.withLock { $0[opaque] = promise }
+    }
+
+    func complete(_ response: RemotingCommand) -> Bool {
+        guard let promise = promises.withLock({ $0.removeValue(forKey: response.opaque) }) else { return false }
+        promise.succeed(response)
+        return true
+    }
+
+    func fail(opaque: Int32, with error: any Error) {
+        promises.withLock { $0.removeValue(forKey: opaque) }?.fail(error)
+    }
+
+    func failAll(with error: any Error) {
+        let all = promises.withLock { table in
+            defer { table.removeAll() }
+            return Array(table.values)
+        }
+        for promise in all { promise.fail(error) }
+    }
+}
+
+/// Routes decoded frames: responses complete waiting requests, requests go to the handler on a
+/// task (so a held long-poll never blocks the connection), and the handler's answer is written back.
+final class RemotingChannelHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = RemotingCommand
+
+    let requestHandler: (any RemotingRequestHandler)?
+    let logger: Logger
+    let inflight = InflightRequests()
+    let connectionBox = NIOLockedValueBox<RemotingConnection?>(nil)
+
+    init(requestHandler: (any RemotingRequestHandler)?, logger: Logger) {
+        self.requestHandler = requestHandler
+        self.logger = logger
+    }
+
+    func connection(for channel: any Channel) -> RemotingConnection {
+        connectionBox.withLockedValue { box in
+            if let existing = box { return existing }
+            let created = RemotingConnection(
+                id: ConnectionIDs.next(), channel: channel,
+                remoteAddress: Self.describe(channel.remoteAddress), inflight: inflight)
+            box = created
+            return created
+        }
+    }
+
+    static func describe(_ address: SocketAddress?) -> String {
+        guard let address, let ip = address.ipAddress, let port = address.port else { return "unknown:0" }
+        return "\(ip):\(port)"
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        _ = connection(for: context.channel)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let command = unwrapInboundIn(data)
+        if command.isResponse {
+            if !inflight.complete(command) {
+                logger.debug("response with unknown opaque \(command.opaque) (code \(command.code)) dropped")
+            }
+            return
+        }
+        let connection = connection(for: context.channel)
+        guard let requestHandler else {
+            connection.send(command.response(code: ResponseCode.requestCodeNotSupported, remark: "no handler"))
+            return
+        }
+        Task {
+            let response = await requestHandler.handle(command, from: connection)
+            if let response, !command.isOneway {
+                connection.send(response)
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let connection = connection(for: context.channel)
+        inflight.failAll(with: RemotingError.connectionClosed(address: connection.remoteAddress))
+        requestHandler?.connectionClosed(connection)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let peer = Self.describe(context.channel.remoteAddress)
+        if let decodeError = error as? RemotingDecodeError {
+            logger.warning("closing connection from \(peer): \(decodeError)")
+        } else if error is IOError || error is ChannelError {
+            logger.debug("connection \(peer) error: \(error)")
+        } else {
+            logger.warning("closing connection from \(peer): \(error)")
+        }
+        context.close(promise: nil)
+    }
+}
+
+/// The handlers every remoting channel has, server or client side.
+func configureRemotingPipeline(
+    _ channel: any Channel, maxFrameLength: Int, requestHandler: (any RemotingRequestHandler)?, logger: Logger
+) -> EventLoopFuture<RemotingChannelHandler> {
+    let handler = RemotingChannelHandler(requestHandler: requestHandler, logger: logger)
+    return channel.eventLoop.makeCompletedFuture {
+        try channel.pipeline.syncOperations.addHandlers([
+            ByteToMessageHandler(RemotingFrameDecoder(maxFrameLength: maxFrameLength)),
+            MessageToByteHandler(RemotingCommandEncoder()),
+            handler,
+        ])
+        return handler
+    }
+}
