@@ -1,0 +1,115 @@
+import Common
+import NIOCore
+import Remoting
+
+/// The local CommitLog: one sequential log over fixed-size segments (`storePathCommitLog`).
+///
+/// A record that does not fit the rest of a segment is preceded by a filler
+/// (`| size 4 | BLANK_MAGIC 4 |`, zeros after) that runs to the segment's end, so records never
+/// straddle files — RocketMQ's layout.
+public struct CommitLog: CommitLogStorage {
+    public static let endFileMinBlankLength = 8
+    var files: MappedFileQueue
+
+    public init(directory: String, segmentSize: Int) {
+        files = MappedFileQueue(directory: directory, fileSize: segmentSize)
+    }
+
+    public var maxOffset: Int64 { files.maxOffset }
+    public var dispatchableOffset: Int64 { files.maxOffset }
+    public var minOffset: Int64 { files.minOffset }
+    public var flushedOffset: Int64 {
+        guard let last = files.files.last(where: { $0.flushedPosition > 0 }) else { return files.minOffset }
+        return last.fileFromOffset + Int64(last.flushedPosition)
+    }
+    public var segmentSize: Int { files.fileSize }
+
+    public mutating func reserve(size: Int) throws -> Int64 {
+        precondition(size + Self.endFileMinBlankLength <= files.fileSize, "record of \(size) bytes exceeds the segment size")
+        var file = try files.lastFileForAppend()
+        if size + Self.endFileMinBlankLength > file.remaining {
+            var filler = ByteBuffer()
+            filler.writeInteger(Int32(file.remaining))
+            filler.writeInteger(MessageExt.blankMagicCode)
+            filler.writeRepeatingByte(0, count: file.remaining - 8)
+            try file.append(filler)
+            file = try files.lastFileForAppend()
+        }
+        return file.fileFromOffset + Int64(file.wrotePosition)
+    }
+
+    public mutating func append(_ record: ByteBuffer, at offset: Int64) throws {
+        let file = try files.lastFileForAppend()
+        precondition(file.fileFromOffset + Int64(file.wrotePosition) == offset, "append at \(offset) is not the reserved offset")
+        try file.append(record)
+    }
+
+    public func read(offset: Int64, size: Int) throws -> ByteBuffer {
+        try files.read(offset: offset, count: size)
+    }
+
+    public func nextRecord(at offset: Int64) throws -> (offset: Int64, record: ByteBuffer)? {
+        var offset = offset
+        while offset < maxOffset {
+            guard let file = files.file(containing: offset) else { return nil }
+            let position = Int(offset - file.fileFromOffset)
+            guard position + 8 <= file.wrotePosition else {
+                offset = file.fileFromOffset + Int64(files.fileSize)
+                continue
+            }
+            var head = try file.read(at: position, count: 8)
+            let size = Int(head.readInteger(as: Int32.self)!)
+            let magic = head.readInteger(as: Int32.self)!
+            if magic == MessageExt.blankMagicCode {
+                offset = file.fileFromOffset + Int64(files.fileSize)
+                continue
+            }
+            guard size > 0, position + size <= file.wrotePosition else {
+                throw StoreError.corruptRecord(path: file.path, offset: offset, reason: "size \(size)")
+            }
+            return (offset, try file.read(at: position, count: size))
+        }
+        return nil
+    }
+
+    public func flush() throws { try files.flush() }
+
+    /// Opens the segments and keeps the longest prefix of valid records (size, magic, body CRC);
+    /// a torn or corrupt tail is cut off. Returns the end of the valid data.
+    @discardableResult
+    public mutating func recover() throws -> Int64 {
+        try files.load()
+        guard let first = files.files.first else { return 0 }
+        var offset = first.fileFromOffset
+        scan: for file in files.files {
+            if file.fileFromOffset != offset { break scan }  // a gap: nothing after it is trusted
+            var position = 0
+            while position + 8 <= files.fileSize {
+                var head = try file.read(at: position, count: 8)
+                let size = Int(head.readInteger(as: Int32.self)!)
+                let magic = head.readInteger(as: Int32.self)!
+                if magic == MessageExt.blankMagicCode, position + size == files.fileSize {
+                    position = files.fileSize
+                    break
+                }
+                guard magic == MessageExt.magicCode, size >= StoredMessageCodec.fixedLength, position + size <= files.fileSize,
+                    Self.isValidRecord(try file.read(at: position, count: size))
+                else {
+                    offset = file.fileFromOffset + Int64(position)
+                    break scan
+                }
+                position += size
+            }
+            offset = file.fileFromOffset + Int64(position)
+            if position < files.fileSize { break }
+        }
+        try files.truncateDirty(offset)
+        return offset
+    }
+
+    static func isValidRecord(_ record: ByteBuffer) -> Bool {
+        var copy = record
+        guard let message = try? StoredMessageCodec.decode(from: &copy) else { return false }
+        return CRC32.masked(message.body) == message.bodyCRC
+    }
+}

@@ -1,0 +1,26 @@
+import NIOCore
+
+/// The seam between the broker and where its CommitLog lives. The local implementation writes
+/// segment files; the DLedger one (next) replicates through Raft, and only committed bytes become
+/// dispatchable.
+///
+/// Callers serialize `reserve` + `append` (the store's put lock).
+public protocol CommitLogStorage: Sendable {
+    /// The physical offset at which a record of `size` bytes will be written by the next append
+    /// (rolling to a new segment when it does not fit).
+    mutating func reserve(size: Int) throws -> Int64
+    /// Appends a record at the reserved offset.
+    mutating func append(_ record: ByteBuffer, at offset: Int64) throws
+    /// Bytes `[offset, offset+size)` of a stored record.
+    func read(offset: Int64, size: Int) throws -> ByteBuffer
+    /// The first byte not yet written / the end of the data consumers may see.
+    var maxOffset: Int64 { get }
+    var dispatchableOffset: Int64 { get }
+    var minOffset: Int64 { get }
+    /// The next record at or after `offset`, or nil at the end (skips end-of-segment fillers).
+    func nextRecord(at offset: Int64) throws -> (offset: Int64, record: ByteBuffer)?
+    /// Makes everything appended durable (fsync).
+    func flush() throws
+    /// Where durability has reached.
+    var flushedOffset: Int64 { get }
+}

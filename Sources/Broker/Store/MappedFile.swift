@@ -1,0 +1,139 @@
+import Common
+import NIOCore
+import Synchronization
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    case io(path: String, offset: Int64, errno: Int32)
+    case corruptRecord(path: String, offset: Int64, reason: String)
+    case outOfRange(offset: Int64)
+
+    public var description: String {
+        switch self {
+        case .io(let path, let offset, let errno): "I/O error \(errno) on \(path) at \(offset)"
+        case .corruptRecord(let path, let offset, let reason): "corrupt record in \(path) at \(offset): \(reason)"
+        case .outOfRange(let offset): "offset \(offset) is outside the stored range"
+        }
+    }
+}
+
+/// One fixed-size segment file named by the 20-digit offset of its first byte
+/// (`00000000001073741824`). Writes go through `pwrite`, reads through `pread` (safe from any
+/// thread); the write position is published atomically so readers never see past it.
+///
+/// Invariant: flushedPosition <= wrotePosition <= fileSize.
+public final class MappedFile: Sendable {
+    public let path: String
+    public let fileFromOffset: Int64
+    public let fileSize: Int
+    let fd: SystemPackage.FileDescriptor
+    private let wrote = Atomic<Int>(0)
+    private let flushed = Atomic<Int>(0)
+
+    public static func fileName(for offset: Int64) -> String {
+        let digits = String(offset)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+
+    /// Opens (creating and sizing if needed) the segment at `directory/fileName(offset)`.
+    public init(directory: String, fileFromOffset: Int64, fileSize: Int) throws {
+        self.path = directory + "/" + Self.fileName(for: fileFromOffset)
+        self.fileFromOffset = fileFromOffset
+        self.fileSize = fileSize
+        do {
+            fd = try SystemPackage.FileDescriptor.open(
+                FilePath(path), .readWrite, options: [.create], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch let error as Errno {
+            throw StoreError.io(path: path, offset: 0, errno: error.rawValue)
+        }
+        var info = stat()
+        if fstat(fd.rawValue, &info) == 0, Int(info.st_size) < fileSize {
+            // Sparse: unwritten bytes read as zeros, which recovery reads as "end of data".
+            guard ftruncate(fd.rawValue, off_t(fileSize)) == 0 else {
+                throw StoreError.io(path: path, offset: 0, errno: errno)
+            }
+        }
+    }
+
+    deinit { try? fd.close() }
+
+    public var wrotePosition: Int { wrote.load(ordering: .acquiring) }
+    public var flushedPosition: Int { flushed.load(ordering: .acquiring) }
+    public var isFull: Bool { wrotePosition >= fileSize }
+    public var remaining: Int { fileSize - wrotePosition }
+
+    /// Appends at the write position. Caller serializes appends.
+    public func append(_ bytes: ByteBuffer) throws {
+        let position = wrotePosition
+        precondition(position + bytes.readableBytes <= fileSize, "append of \(bytes.readableBytes) at \(position) overflows \(path)")
+        do {
+            let written = try bytes.readableBytesView.withContiguousStorageIfAvailable { pointer in
+                try fd.writeAll(toAbsoluteOffset: Int64(position), UnsafeRawBufferPointer(pointer))
+            } ?? fd.writeAll(toAbsoluteOffset: Int64(position), Array(bytes.readableBytesView))
+            precondition(written == bytes.readableBytes)
+        } catch let error as Errno {
+            throw StoreError.io(path: path, offset: fileFromOffset + Int64(position), errno: error.rawValue)
+        }
+        wrote.store(position + bytes.readableBytes, ordering: .releasing)
+    }
+
+    /// Reads `count` bytes at `position` (relative to the file start).
+    public func read(at position: Int, count: Int) throws -> ByteBuffer {
+        precondition(position >= 0 && count >= 0 && position + count <= fileSize, "read \(count) at \(position) of \(path)")
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(count)
+        do {
+            let got = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
+                var done = 0
+                while done < count {
+                    let slice = UnsafeMutableRawBufferPointer(rebasing: pointer[done..<count])
+                    let n = try fd.read(fromAbsoluteOffset: Int64(position + done), into: slice)
+                    if n == 0 { break }
+                    done += n
+                }
+                return done
+            }
+            guard got == count else { throw StoreError.outOfRange(offset: fileFromOffset + Int64(position + count)) }
+        } catch let error as Errno {
+            throw StoreError.io(path: path, offset: fileFromOffset + Int64(position), errno: error.rawValue)
+        }
+        return buffer
+    }
+
+    /// fsync; afterwards everything written so far survives a machine crash.
+    public func flush() throws {
+        let position = wrotePosition
+        guard position > flushedPosition else { return }
+        do {
+            try fd.fsync()
+        } catch let error as Errno {
+            throw StoreError.io(path: path, offset: fileFromOffset + Int64(position), errno: error.rawValue)
+        }
+        flushed.store(position, ordering: .releasing)
+    }
+
+    /// Sets the write position (recovery) and zeroes everything after it, so a later scan stops
+    /// there instead of reading a stale tail.
+    public func truncate(to position: Int) throws {
+        precondition(position >= 0 && position <= fileSize)
+        guard ftruncate(fd.rawValue, off_t(position)) == 0, ftruncate(fd.rawValue, off_t(fileSize)) == 0 else {
+            throw StoreError.io(path: path, offset: fileFromOffset + Int64(position), errno: errno)
+        }
+        wrote.store(position, ordering: .releasing)
+        flushed.store(min(flushedPosition, position), ordering: .releasing)
+    }
+
+    /// Marks the file as written up to `position` without touching its bytes (loading).
+    public func setWrotePosition(_ position: Int) {
+        wrote.store(position, ordering: .releasing)
+        flushed.store(position, ordering: .releasing)
+    }
+
+    public func delete() {
+        unlink(path)
+    }
+}

@@ -1,0 +1,77 @@
+import Common
+import NIOCore
+
+/// The ordered segment files of one log (the CommitLog, or one ConsumeQueue) in one directory.
+public struct MappedFileQueue: Sendable {
+    public let directory: String
+    public let fileSize: Int
+    public private(set) var files: [MappedFile] = []
+
+    public init(directory: String, fileSize: Int) {
+        self.directory = directory
+        self.fileSize = fileSize
+    }
+
+    /// Opens every segment in the directory; all are marked full (recovery sets the real end).
+    public mutating func load() throws {
+        try Directories.create(directory)
+        files = []
+        for name in Directories.list(directory) where name.utf8.count == 20 {
+            guard let offset = Int64(name) else { continue }
+            let file = try MappedFile(directory: directory, fileFromOffset: offset, fileSize: fileSize)
+            file.setWrotePosition(fileSize)
+            files.append(file)
+        }
+    }
+
+    public var minOffset: Int64 { files.first?.fileFromOffset ?? 0 }
+    public var maxOffset: Int64 { files.last.map { $0.fileFromOffset + Int64($0.wrotePosition) } ?? 0 }
+
+    /// The file to append to, creating the next one when the last is full.
+    public mutating func lastFileForAppend(startingAt offset: Int64 = 0) throws -> MappedFile {
+        if let last = files.last, !last.isFull { return last }
+        let start = files.last.map { $0.fileFromOffset + Int64(fileSize) } ?? (offset - offset % Int64(fileSize))
+        let file = try MappedFile(directory: directory, fileFromOffset: start, fileSize: fileSize)
+        files.append(file)
+        return file
+    }
+
+    public func file(containing offset: Int64) -> MappedFile? {
+        guard let first = files.first, offset >= first.fileFromOffset else { return nil }
+        let index = Int((offset - first.fileFromOffset) / Int64(fileSize))
+        guard index < files.count, files[index].fileFromOffset <= offset,
+            offset < files[index].fileFromOffset + Int64(fileSize)
+        else {
+            return files.first { $0.fileFromOffset <= offset && offset < $0.fileFromOffset + Int64(fileSize) }
+        }
+        return files[index]
+    }
+
+    public func read(offset: Int64, count: Int) throws -> ByteBuffer {
+        guard let file = file(containing: offset) else { throw StoreError.outOfRange(offset: offset) }
+        let position = Int(offset - file.fileFromOffset)
+        guard position + count <= file.wrotePosition else { throw StoreError.outOfRange(offset: offset + Int64(count)) }
+        return try file.read(at: position, count: count)
+    }
+
+    /// Drops everything at and after `offset`: later files are deleted, the containing one is cut.
+    public mutating func truncateDirty(_ offset: Int64) throws {
+        var kept: [MappedFile] = []
+        for file in files {
+            let end = file.fileFromOffset + Int64(fileSize)
+            if end <= offset {
+                kept.append(file)
+            } else if offset >= file.fileFromOffset {
+                try file.truncate(to: Int(offset - file.fileFromOffset))
+                kept.append(file)
+            } else {
+                file.delete()
+            }
+        }
+        files = kept
+    }
+
+    public func flush() throws {
+        for file in files where file.flushedPosition < file.wrotePosition { try file.flush() }
+    }
+}

@@ -1,0 +1,408 @@
+import Common
+import DequeModule
+import Logging
+import NIOCore
+import NIOPosix
+import Remoting
+import Synchronization
+
+public struct MessageStoreConfig: Sendable {
+    public var storePathRootDir: String
+    public var storePathCommitLog: String
+    public var mappedFileSizeCommitLog: Int
+    /// Entries per ConsumeQueue file (RocketMQ's 300 000).
+    public var consumeQueueEntriesPerFile: Int
+    public var flushDiskType: FlushDiskType
+    public var flushIntervalCommitLog: Int
+    public var flushIntervalConsumeQueue: Int
+    /// Delay per level in ms, level 1 first.
+    public var delayLevelMillis: [Int64]
+    public var maxTransferCountOnMessageInMemory: Int
+    public var maxTransferBytesOnMessageInMemory: Int
+    public var storeHost: HostAddress
+
+    public var storePathConsumeQueue: String { storePathRootDir + "/consumequeue" }
+}
+
+/// The broker's store: the CommitLog (behind `CommitLogStorage`), ConsumeQueues built by dispatch,
+/// flushing, and the read side used by pulls and queries.
+///
+/// All writes go through one lock: reserve → encode (with physical and queue offset) → append →
+/// dispatch the records that became dispatchable. Readers take the same lock briefly.
+public final class MessageStore: Sendable {
+    public let config: MessageStoreConfig
+    let logger: Logger
+    let state: Mutex<StoreState>
+    let groupCommit: GroupCommitService
+    /// Called (outside the lock) with the queues that received messages: wakes long polls.
+    let arrivalListener: @Sendable ([TopicQueueKey]) -> Void
+
+    struct StoreState: ~Copyable {
+        var commitLog: any CommitLogStorage
+        var consumeQueues: [TopicQueueKey: ConsumeQueue] = [:]
+        /// Next queue offset to assign per queue (`topicQueueTable`).
+        var queueOffsets: [TopicQueueKey: Int64] = [:]
+        /// Appended records not yet in their ConsumeQueue (waiting to become dispatchable).
+        var pendingDispatch = Deque<DispatchRequest>()
+        var dispatchedOffset: Int64 = 0
+    }
+
+    public init(
+        config: MessageStoreConfig, logger: Logger, arrivalListener: @escaping @Sendable ([TopicQueueKey]) -> Void
+    ) {
+        self.config = config
+        self.logger = logger
+        self.arrivalListener = arrivalListener
+        let commitLog = CommitLog(directory: config.storePathCommitLog, segmentSize: config.mappedFileSizeCommitLog)
+        state = Mutex(StoreState(commitLog: commitLog))
+        groupCommit = GroupCommitService(logger: logger)
+    }
+
+    // MARK: start, recovery, shutdown
+
+    /// Recovers the CommitLog (valid prefix), the ConsumeQueues (entries the CommitLog still has),
+    /// then re-dispatches CommitLog records the ConsumeQueues lack.
+    public func start() throws {
+        try Directories.create(config.storePathRootDir)
+        try state.withLock { state in
+            var local = CommitLog(directory: config.storePathCommitLog, segmentSize: config.mappedFileSizeCommitLog)
+            let end = try local.recover()
+            state.commitLog = local
+            var reputFrom = local.minOffset
+            for topic in Directories.list(config.storePathConsumeQueue) {
+                for queue in Directories.list(config.storePathConsumeQueue + "/" + topic) {
+                    guard let queueId = Int32(queue) else { continue }
+                    var consumeQueue = ConsumeQueue(
+                        rootDirectory: config.storePathConsumeQueue, topic: topic, queueId: queueId,
+                        entriesPerFile: config.consumeQueueEntriesPerFile)
+                    try consumeQueue.recover(commitLogEnd: end)
+                    let key = TopicQueueKey(topic, queueId)
+                    state.consumeQueues[key] = consumeQueue
+                    state.queueOffsets[key] = consumeQueue.maxOffset
+                    reputFrom = max(reputFrom, consumeQueue.maxPhysicalOffset)
+                }
+            }
+            state.dispatchedOffset = reputFrom
+            var redispatched = 0
+            var offset = reputFrom
+            while let (at, record) = try state.commitLog.nextRecord(at: offset) {
+                var buffer = record
+                let message = try StoredMessageCodec.decode(from: &buffer, readBody: false)
+                let request = dispatchRequest(for: message, at: at, size: Int32(record.readableBytes))
+                try dispatch(request, state: &state)
+                state.queueOffsets[TopicQueueKey(message.topic, message.queueId)] = message.queueOffset + 1
+                offset = at + Int64(record.readableBytes)
+                redispatched += 1
+            }
+            state.dispatchedOffset = state.commitLog.maxOffset
+            logger.info(
+                "store recovered: CommitLog [\(local.minOffset), \(end)), \(state.consumeQueues.count) queues, \(redispatched) records re-dispatched"
+            )
+        }
+    }
+
+    /// Runs the periodic flush until cancelled; flushes once more at the end.
+    public func runFlushLoop() async {
+        let interval = config.flushDiskType == .asyncFlush ? config.flushIntervalCommitLog : config.flushIntervalConsumeQueue
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(interval))
+            await flushAll()
+        }
+    }
+
+    public func flushAll() async {
+        let (commitLog, queues) = state.withLock { ($0.commitLog, Array($0.consumeQueues.values)) }
+        do {
+            try await NIOThreadPool.singleton.runIfActive {
+                try commitLog.flush()
+                for queue in queues { try queue.flush() }
+            }
+        } catch {
+            logger.error("flush failed: \(error)")
+        }
+    }
+
+    // MARK: put
+
+    /// Stores messages (one, or a batch for one queue) and makes them visible to consumers.
+    /// With SYNC_FLUSH, returns only after an fsync covered them (group commit).
+    public func putMessages(_ messages: [MessageExt]) async -> PutMessageResult {
+        var arrivals: [TopicQueueKey] = []
+        let result: PutMessageResult
+        do {
+            result = try state.withLock { state in
+                var appended: [AppendedMessage] = []
+                for var message in messages {
+                    let key = TopicQueueKey(message.topic, message.queueId)
+                    message.queueOffset = state.queueOffsets[key] ?? 0
+                    message.storeHost = config.storeHost
+                    let size = StoredMessageCodec.encodedLength(
+                        bodyLength: message.body.count, topicLength: message.topic.utf8.count,
+                        propertiesLength: MessageProperties.encode(message.properties).utf8.count)
+                    message.commitLogOffset = try state.commitLog.reserve(size: size)
+                    var record = ByteBuffer()
+                    StoredMessageCodec.encode(message, into: &record)
+                    try state.commitLog.append(record, at: message.commitLogOffset)
+                    state.queueOffsets[key] = message.queueOffset + 1
+                    state.pendingDispatch.append(dispatchRequest(for: message, at: message.commitLogOffset, size: Int32(size)))
+                    appended.append(
+                        AppendedMessage(
+                            commitLogOffset: message.commitLogOffset, size: size, queueOffset: message.queueOffset,
+                            offsetMessageId: message.offsetMessageId))
+                }
+                arrivals = try drainDispatch(state: &state)
+                return PutMessageResult(status: .putOK, appended: appended)
+            }
+        } catch {
+            logger.error("put failed: \(error)")
+            return PutMessageResult(status: .unknownError("\(error)"))
+        }
+        if !arrivals.isEmpty { arrivalListener(arrivals) }
+        if config.flushDiskType == .syncFlush, let last = result.appended.last {
+            let end = last.commitLogOffset + Int64(last.size)
+            let flushed = await groupCommit.waitForFlush(upTo: end) { [self] in
+                let commitLog = state.withLock { $0.commitLog }
+                try commitLog.flush()
+                return commitLog.flushedOffset
+            }
+            if !flushed { return PutMessageResult(status: .flushDiskTimeout, appended: result.appended) }
+        }
+        return result
+    }
+
+    func dispatchRequest(for message: MessageExt, at offset: Int64, size: Int32) -> DispatchRequest {
+        var tagsCode = TagHash.code(message.tags)
+        if message.topic == SystemTopics.schedule, message.delayLevel > 0 {
+            // The schedule queues hold the delivery time where other queues hold the tag hash.
+            let level = min(message.delayLevel, config.delayLevelMillis.count)
+            tagsCode = message.storeTimestamp + config.delayLevelMillis[level - 1]
+        }
+        return DispatchRequest(
+            topic: message.topic, queueId: message.queueId, commitLogOffset: offset, size: size, tagsCode: tagsCode,
+            storeTimestamp: message.storeTimestamp, queueOffset: message.queueOffset, sysFlag: message.sysFlag,
+            keys: message.properties[MessageConst.keys], uniqueKey: message.uniqueKey)
+    }
+
+    /// Dispatches pending records below the CommitLog's dispatchable offset (all of them for the
+    /// local CommitLog; only committed ones for a replicated one).
+    func drainDispatch(state: inout StoreState) throws -> [TopicQueueKey] {
+        var arrivals: [TopicQueueKey] = []
+        let bound = state.commitLog.dispatchableOffset
+        while let next = state.pendingDispatch.first, next.commitLogOffset + Int64(next.size) <= bound {
+            state.pendingDispatch.removeFirst()
+            try dispatch(next, state: &state)
+            state.dispatchedOffset = next.commitLogOffset + Int64(next.size)
+            arrivals.append(TopicQueueKey(next.topic, next.queueId))
+        }
+        return arrivals
+    }
+
+    func dispatch(_ request: DispatchRequest, state: inout StoreState) throws {
+        let transaction = MessageSysFlag.transactionValue(request.sysFlag)
+        // Prepared and rolled-back transactional messages never reach a ConsumeQueue.
+        guard transaction == MessageSysFlag.transactionNotType || transaction == MessageSysFlag.transactionCommitType
+        else { return }
+        let key = TopicQueueKey(request.topic, request.queueId)
+        var queue =
+            state.consumeQueues[key]
+            ?? ConsumeQueue(
+                rootDirectory: config.storePathConsumeQueue, topic: request.topic, queueId: request.queueId,
+                entriesPerFile: config.consumeQueueEntriesPerFile)
+        try queue.append(
+            ConsumeQueueEntry(commitLogOffset: request.commitLogOffset, messageSize: request.size, tagsCode: request.tagsCode),
+            queueOffset: request.queueOffset)
+        state.consumeQueues[key] = queue
+    }
+
+    // MARK: read
+
+    public func maxOffsetInQueue(_ topic: String, _ queueId: Int32) -> Int64 {
+        state.withLock { $0.consumeQueues[TopicQueueKey(topic, queueId)]?.maxOffset ?? 0 }
+    }
+
+    public func minOffsetInQueue(_ topic: String, _ queueId: Int32) -> Int64 {
+        state.withLock { $0.consumeQueues[TopicQueueKey(topic, queueId)]?.minOffset ?? 0 }
+    }
+
+    public var commitLogMaxOffset: Int64 { state.withLock { $0.commitLog.maxOffset } }
+    public var commitLogMinOffset: Int64 { state.withLock { $0.commitLog.minOffset } }
+
+    /// Reads up to `maxCount` messages from a queue, filtered by tag hash (the pull decision table).
+    public func getMessage(
+        topic: String, queueId: Int32, offset: Int64, maxCount: Int, filter: SubscriptionExpression?
+    ) -> GetMessageResult {
+        state.withLock { state in
+            guard let queue = state.consumeQueues[TopicQueueKey(topic, queueId)] else {
+                return GetMessageResult(
+                    status: .noMatchedLogicQueue, nextBeginOffset: offset == 0 ? 0 : 0, minOffset: 0, maxOffset: 0)
+            }
+            let minOffset = queue.minOffset
+            let maxOffset = queue.maxOffset
+            var result = GetMessageResult(status: .noMatchedMessage, nextBeginOffset: offset, minOffset: minOffset, maxOffset: maxOffset)
+            if maxOffset == 0 {
+                result.status = .noMessageInQueue
+                result.nextBeginOffset = 0
+                return result
+            }
+            if offset < minOffset {
+                result.status = .offsetTooSmall
+                result.nextBeginOffset = minOffset
+                return result
+            }
+            if offset == maxOffset {
+                result.status = .offsetOverflowOne
+                return result
+            }
+            if offset > maxOffset {
+                result.status = .offsetOverflowBadly
+                result.nextBeginOffset = maxOffset
+                return result
+            }
+            let wanted = min(maxCount, config.maxTransferCountOnMessageInMemory)
+            let scanLimit = max(16_000 / ConsumeQueueEntry.size, maxCount * 20)
+            let entries: [ConsumeQueueEntry]
+            do {
+                entries = try queue.entries(from: offset, maxCount: scanLimit)
+            } catch {
+                logger.error("reading ConsumeQueue \(topic)-\(queueId) at \(offset) failed: \(error)")
+                result.status = .offsetFoundNull
+                return result
+            }
+            var scanned = 0
+            let commitLogMin = state.commitLog.minOffset
+            for entry in entries {
+                if result.messageCount >= wanted { break }
+                if result.messageCount > 0
+                    && result.messages.readableBytes + Int(entry.messageSize) > config.maxTransferBytesOnMessageInMemory
+                {
+                    break
+                }
+                scanned += 1
+                if entry.commitLogOffset < commitLogMin {
+                    result.status = .messageWasRemoving
+                    continue
+                }
+                if let filter, !filter.matches(tagsCode: entry.tagsCode) { continue }
+                do {
+                    var record = try state.commitLog.read(offset: entry.commitLogOffset, size: Int(entry.messageSize))
+                    result.messages.writeBuffer(&record)
+                    result.messageCount += 1
+                } catch {
+                    logger.error("reading CommitLog at \(entry.commitLogOffset) for \(topic)-\(queueId) failed: \(error)")
+                    result.status = .messageWasRemoving
+                }
+            }
+            result.nextBeginOffset = offset + Int64(scanned)
+            if result.messageCount > 0 { result.status = .found }
+            return result
+        }
+    }
+
+    /// The stored record at a CommitLog offset.
+    public func lookMessage(atCommitLogOffset offset: Int64) -> MessageExt? {
+        guard var record = readRecord(atCommitLogOffset: offset) else { return nil }
+        return try? StoredMessageCodec.decode(from: &record)
+    }
+
+    public func readRecord(atCommitLogOffset offset: Int64) -> ByteBuffer? {
+        state.withLock { state in
+            guard offset >= state.commitLog.minOffset, offset + 4 <= state.commitLog.maxOffset,
+                var head = try? state.commitLog.read(offset: offset, size: 4), let size = head.readInteger(as: Int32.self),
+                size >= Int32(StoredMessageCodec.fixedLength)
+            else { return nil }
+            return try? state.commitLog.read(offset: offset, size: Int(size))
+        }
+    }
+
+    public func consumeQueueEntry(_ topic: String, _ queueId: Int32, at queueOffset: Int64) -> ConsumeQueueEntry? {
+        state.withLock { try? $0.consumeQueues[TopicQueueKey(topic, queueId)]?.entry(at: queueOffset) }
+    }
+
+    /// Store timestamp of the message at a queue offset, or nil.
+    public func storeTime(_ topic: String, _ queueId: Int32, at queueOffset: Int64) -> Int64? {
+        guard let entry = consumeQueueEntry(topic, queueId, at: queueOffset),
+            var record = readRecord(atCommitLogOffset: entry.commitLogOffset)
+        else { return nil }
+        return record.getInteger(at: record.readerIndex + StoredMessageCodec.storeTimestampPosition, as: Int64.self)
+            .map { value in
+                record.moveReaderIndex(to: record.readerIndex)
+                return value
+            }
+    }
+
+    /// First queue offset whose store time is at or after `timestamp` (binary search).
+    public func offsetInQueue(byTime timestamp: Int64, _ topic: String, _ queueId: Int32) -> Int64 {
+        var low = minOffsetInQueue(topic, queueId)
+        var high = maxOffsetInQueue(topic, queueId)
+        while low < high {
+            let middle = low + (high - low) / 2
+            guard let time = storeTime(topic, queueId, at: middle) else {
+                low = middle + 1
+                continue
+            }
+            if time < timestamp { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    public var queueKeys: [TopicQueueKey] { state.withLock { Array($0.consumeQueues.keys) } }
+}
+
+/// SYNC_FLUSH group commit: concurrent senders wait on one fsync that covers all of them.
+final class GroupCommitService: Sendable {
+    struct Waiter {
+        var offset: Int64
+        var continuation: CheckedContinuation<Bool, Never>
+    }
+    struct State {
+        var waiters: [Waiter] = []
+        var running = false
+    }
+    let state = Mutex(State())
+    let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    /// Waits until `flush` has made `offset` durable; false if flushing failed.
+    func waitForFlush(upTo offset: Int64, flush: @escaping @Sendable () throws -> Int64) async -> Bool {
+        await withCheckedContinuation { continuation in
+            let start = state.withLock { state -> Bool in
+                state.waiters.append(Waiter(offset: offset, continuation: continuation))
+                guard !state.running else { return false }
+                state.running = true
+                return true
+            }
+            if start {
+                Task.detached { [self] in await self.flushLoop(flush) }
+            }
+        }
+    }
+
+    private func flushLoop(_ flush: @escaping @Sendable () throws -> Int64) async {
+        while true {
+            let batch = state.withLock { state -> [Waiter] in
+                defer { state.waiters.removeAll() }
+                if state.waiters.isEmpty { state.running = false }
+                return state.waiters
+            }
+            if batch.isEmpty { return }
+            var flushedOffset: Int64 = -1
+            do {
+                flushedOffset = try await NIOThreadPool.singleton.runIfActive { try flush() }
+            } catch {
+                logger.error("sync flush failed: \(error)")
+            }
+            var pending: [Waiter] = []
+            for waiter in batch {
+                if flushedOffset >= waiter.offset {
+                    waiter.continuation.resume(returning: true)
+                } else if flushedOffset < 0 {
+                    waiter.continuation.resume(returning: false)
+                } else {
+                    pending.append(waiter)
+                }
+            }
+            if !pending.isEmpty { state.withLock { $0.waiters.append(contentsOf: pending) } }
+        }
+    }
+}

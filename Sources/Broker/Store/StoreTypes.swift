@@ -1,0 +1,75 @@
+import NIOCore
+import Remoting
+
+public struct TopicQueueKey: Sendable, Hashable, CustomStringConvertible {
+    public var topic: String
+    public var queueId: Int32
+    public init(_ topic: String, _ queueId: Int32) {
+        self.topic = topic
+        self.queueId = queueId
+    }
+    public var description: String { "\(topic)-\(queueId)" }
+}
+
+/// What the store did with a put (`PutMessageStatus`).
+public enum PutMessageStatus: Sendable, Equatable {
+    case putOK
+    case flushDiskTimeout
+    case serviceNotAvailable(String)
+    case messageIllegal(String)
+    case unknownError(String)
+}
+
+public struct AppendedMessage: Sendable, Equatable {
+    public var commitLogOffset: Int64
+    public var size: Int
+    public var queueOffset: Int64
+    public var offsetMessageId: String
+}
+
+public struct PutMessageResult: Sendable {
+    public var status: PutMessageStatus
+    public var appended: [AppendedMessage] = []
+}
+
+/// Outcome of reading a queue (`GetMessageStatus`), see the pull decision table.
+public enum GetMessageStatus: String, Sendable {
+    case found = "FOUND"
+    case noMatchedMessage = "NO_MATCHED_MESSAGE"
+    case messageWasRemoving = "MESSAGE_WAS_REMOVING"
+    case offsetFoundNull = "OFFSET_FOUND_NULL"
+    case offsetOverflowBadly = "OFFSET_OVERFLOW_BADLY"
+    case offsetOverflowOne = "OFFSET_OVERFLOW_ONE"
+    case offsetTooSmall = "OFFSET_TOO_SMALL"
+    case noMatchedLogicQueue = "NO_MATCHED_LOGIC_QUEUE"
+    case noMessageInQueue = "NO_MESSAGE_IN_QUEUE"
+}
+
+public struct GetMessageResult: Sendable {
+    public var status: GetMessageStatus
+    public var nextBeginOffset: Int64
+    public var minOffset: Int64
+    public var maxOffset: Int64
+    /// Stored records back to back, exactly as in the CommitLog.
+    public var messages = ByteBuffer()
+    public var messageCount = 0
+}
+
+/// A record's facts needed to build its ConsumeQueue entry (`DispatchRequest`).
+public struct DispatchRequest: Sendable {
+    public var topic: String
+    public var queueId: Int32
+    public var commitLogOffset: Int64
+    public var size: Int32
+    public var tagsCode: Int64
+    public var storeTimestamp: Int64
+    public var queueOffset: Int64
+    public var sysFlag: Int32
+    public var keys: String?
+    public var uniqueKey: String?
+}
+
+public enum FlushDiskType: String, Sendable {
+    case syncFlush = "SYNC_FLUSH"
+    case asyncFlush = "ASYNC_FLUSH"
+}
