@@ -1,6 +1,6 @@
 import Common
 import NIOCore
-import Remoting
+
 
 /// The compressed REGISTER_BROKER body (`RegisterBrokerBody.encode(true)`), zlib over:
 /// ```

@@ -1,0 +1,174 @@
+import Common
+import Remoting
+
+public enum BrokerRole: String, Sendable {
+    case asyncMaster = "ASYNC_MASTER"
+    case syncMaster = "SYNC_MASTER"
+    case slave = "SLAVE"
+}
+
+/// Broker settings from `broker.conf`, with RocketMQ's keys and defaults, validated once.
+public struct BrokerConfig: Sendable {
+    public var brokerClusterName: String
+    public var brokerName: String
+    public var brokerId: Int64
+    public var brokerIP1: String
+    public var listenPort: Int
+    public var haListenPort: Int
+    public var bindAddress: String
+    public var namesrvAddr: [String]
+    public var rocketmqHome: String
+    public var storePathRootDir: String
+    public var storePathCommitLog: String
+    public var mappedFileSizeCommitLog: Int
+    public var mappedFileSizeConsumeQueue: Int
+    public var flushDiskType: FlushDiskType
+    public var flushIntervalCommitLog: Int
+    public var flushIntervalConsumeQueue: Int
+    public var flushConsumerOffsetInterval: Int
+    public var brokerRole: BrokerRole
+    public var brokerPermission: Int32
+    public var autoCreateTopicEnable: Bool
+    public var autoCreateSubscriptionGroup: Bool
+    public var defaultTopicQueueNums: Int32
+    public var messageDelayLevel: String
+    public var delayLevelMillis: [Int64]
+    public var maxMessageSize: Int
+    public var registerNameServerPeriod: Int
+    public var compressedRegister: Bool
+    public var longPollingEnable: Bool
+    public var shortPollingTimeMills: Int
+    public var maxTransferCountOnMessageInMemory: Int
+    public var maxTransferBytesOnMessageInMemory: Int
+    public var maxFrameLength: Int
+    public var channelExpiredTimeout: Int
+    public var rebalanceLockMaxLiveTime: Int
+    public var unknownKeys: [String] = []
+
+    public static let defaultMessageDelayLevel = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
+
+    public init(properties: [String: String], namesrvOverride: String? = nil, environmentNamesrv: String? = nil) throws(ConfigError) {
+        var reader = ConfigReader(properties)
+        brokerClusterName = reader.string("brokerClusterName", default: "DefaultCluster")
+        brokerName = reader.string("brokerName", default: hostName())
+        brokerId = Int64(try reader.int("brokerId", default: 0, range: 0...1024))
+        brokerIP1 = reader.string("brokerIP1", default: "127.0.0.1")
+        listenPort = try reader.int("listenPort", default: 10911, range: 1...65535)
+        haListenPort = try reader.int("haListenPort", default: listenPort + 1, range: 1...65535)
+        bindAddress = reader.string("bindAddress", default: "0.0.0.0")
+        let namesrv = namesrvOverride ?? reader.string("namesrvAddr", default: environmentNamesrv ?? "")
+        namesrvAddr = namesrv.split(separator: ";").map { String($0).trimmingCharacters() }.filter { !$0.isEmpty }
+        rocketmqHome = Directories.expandHome(reader.string("rocketmqHome", default: "~"))
+        storePathRootDir = Directories.expandHome(reader.string("storePathRootDir", default: "~/store"))
+        storePathCommitLog = Directories.expandHome(
+            reader.string("storePathCommitLog", default: storePathRootDir + "/commitlog"))
+        mappedFileSizeCommitLog = try reader.int(
+            "mappedFileSizeCommitLog", default: 1024 * 1024 * 1024, range: 64 * 1024...(1 << 31) - 1)
+        mappedFileSizeConsumeQueue = try reader.int(
+            "mappedFileSizeConsumeQueue", default: 300_000 * 20, range: 20...(1 << 30))
+        flushDiskType = FlushDiskType(
+            rawValue: try reader.oneOf("flushDiskType", default: "ASYNC_FLUSH", allowed: ["ASYNC_FLUSH", "SYNC_FLUSH"]))!
+        flushIntervalCommitLog = try reader.int("flushIntervalCommitLog", default: 500, range: 1...60_000)
+        flushIntervalConsumeQueue = try reader.int("flushIntervalConsumeQueue", default: 1000, range: 1...60_000)
+        flushConsumerOffsetInterval = try reader.int("flushConsumerOffsetInterval", default: 5000, range: 10...600_000)
+        brokerRole = BrokerRole(
+            rawValue: try reader.oneOf(
+                "brokerRole", default: "ASYNC_MASTER", allowed: ["ASYNC_MASTER", "SYNC_MASTER", "SLAVE"]))!
+        brokerPermission = Int32(try reader.int("brokerPermission", default: 6, range: 0...15))
+        autoCreateTopicEnable = try reader.bool("autoCreateTopicEnable", default: true)
+        autoCreateSubscriptionGroup = try reader.bool("autoCreateSubscriptionGroup", default: true)
+        defaultTopicQueueNums = Int32(try reader.int("defaultTopicQueueNums", default: 8, range: 1...1024))
+        messageDelayLevel = reader.string("messageDelayLevel", default: Self.defaultMessageDelayLevel)
+        delayLevelMillis = try Self.parseDelayLevels(messageDelayLevel)
+        maxMessageSize = try reader.int("maxMessageSize", default: 4 * 1024 * 1024, range: 1024...(1 << 30))
+        registerNameServerPeriod = try reader.int("registerNameServerPeriod", default: 30_000, range: 1000...60_000)
+        compressedRegister = try reader.bool("compressedRegister", default: false)
+        longPollingEnable = try reader.bool("longPollingEnable", default: true)
+        shortPollingTimeMills = try reader.int("shortPollingTimeMills", default: 1000, range: 0...60_000)
+        maxTransferCountOnMessageInMemory = try reader.int("maxTransferCountOnMessageInMemory", default: 32, range: 1...10_000)
+        maxTransferBytesOnMessageInMemory = try reader.int(
+            "maxTransferBytesOnMessageInMemory", default: 256 * 1024, range: 1024...(1 << 30))
+        maxFrameLength = try reader.int("maxFrameLength", default: RemotingCommand.defaultMaxFrameLength, range: 1024...(1 << 30))
+        channelExpiredTimeout = try reader.int("channelExpiredTimeout", default: 120_000, range: 1000...3_600_000)
+        rebalanceLockMaxLiveTime = try reader.int("rebalanceLockMaxLiveTime", default: 60_000, range: 1000...3_600_000)
+        unknownKeys = reader.unknownKeys
+
+        // A record must fit a segment with room for the end-of-file filler.
+        let largestRecord = maxMessageSize + StoredMessageCodec.fixedLength + 127 + Int(Int16.max)
+        guard largestRecord + 8 <= mappedFileSizeCommitLog else {
+            throw ConfigError(
+                "mappedFileSizeCommitLog=\(mappedFileSizeCommitLog) is too small for maxMessageSize=\(maxMessageSize) (needs at least \(largestRecord + 8))"
+            )
+        }
+        guard mappedFileSizeConsumeQueue % 20 == 0 else {
+            throw ConfigError("mappedFileSizeConsumeQueue=\(mappedFileSizeConsumeQueue) must be a multiple of 20")
+        }
+        guard !brokerName.isEmpty, SystemTopics.validate(brokerName) == nil else {
+            throw ConfigError("brokerName=\(brokerName) must be non-empty and use only [%|a-zA-Z0-9_-]")
+        }
+        if brokerRole == .slave && brokerId == 0 {
+            throw ConfigError("brokerRole=SLAVE needs brokerId > 0")
+        }
+    }
+
+    /// `messageDelayLevel`: durations with unit s, m, h or d separated by spaces.
+    public static func parseDelayLevels(_ text: String) throws(ConfigError) -> [Int64] {
+        var levels: [Int64] = []
+        for token in text.split(separator: " ") {
+            guard let unit = token.last, let value = Int64(token.dropLast()), value >= 0 else {
+                throw ConfigError("messageDelayLevel: bad level \(token)")
+            }
+            let factor: Int64
+            switch unit {
+            case "s": factor = 1000
+            case "m": factor = 60_000
+            case "h": factor = 3_600_000
+            case "d": factor = 86_400_000
+            default: throw ConfigError("messageDelayLevel: unknown unit in \(token) (use s, m, h, d)")
+            }
+            levels.append(value * factor)
+        }
+        guard !levels.isEmpty else { throw ConfigError("messageDelayLevel is empty") }
+        return levels
+    }
+
+    public var brokerAddr: String { "\(brokerIP1):\(listenPort)" }
+    public var haServerAddr: String { "\(brokerIP1):\(haListenPort)" }
+    public var storeHost: HostAddress { HostAddress(brokerAddr) }
+
+    public var effectiveProperties: [String: String] {
+        [
+            "brokerClusterName": brokerClusterName, "brokerName": brokerName, "brokerId": String(brokerId),
+            "brokerIP1": brokerIP1, "listenPort": String(listenPort), "haListenPort": String(haListenPort),
+            "bindAddress": bindAddress, "namesrvAddr": namesrvAddr.joined(separator: ";"), "rocketmqHome": rocketmqHome,
+            "storePathRootDir": storePathRootDir, "storePathCommitLog": storePathCommitLog,
+            "mappedFileSizeCommitLog": String(mappedFileSizeCommitLog),
+            "mappedFileSizeConsumeQueue": String(mappedFileSizeConsumeQueue), "flushDiskType": flushDiskType.rawValue,
+            "flushIntervalCommitLog": String(flushIntervalCommitLog),
+            "flushIntervalConsumeQueue": String(flushIntervalConsumeQueue),
+            "flushConsumerOffsetInterval": String(flushConsumerOffsetInterval), "brokerRole": brokerRole.rawValue,
+            "brokerPermission": String(brokerPermission), "autoCreateTopicEnable": String(autoCreateTopicEnable),
+            "autoCreateSubscriptionGroup": String(autoCreateSubscriptionGroup),
+            "defaultTopicQueueNums": String(defaultTopicQueueNums), "messageDelayLevel": messageDelayLevel,
+            "maxMessageSize": String(maxMessageSize), "registerNameServerPeriod": String(registerNameServerPeriod),
+            "compressedRegister": String(compressedRegister), "longPollingEnable": String(longPollingEnable),
+            "shortPollingTimeMills": String(shortPollingTimeMills),
+            "maxTransferCountOnMessageInMemory": String(maxTransferCountOnMessageInMemory),
+            "maxTransferBytesOnMessageInMemory": String(maxTransferBytesOnMessageInMemory),
+            "maxFrameLength": String(maxFrameLength), "channelExpiredTimeout": String(channelExpiredTimeout),
+            "rebalanceLockMaxLiveTime": String(rebalanceLockMaxLiveTime),
+        ]
+    }
+
+    var storeConfig: MessageStoreConfig {
+        MessageStoreConfig(
+            storePathRootDir: storePathRootDir, storePathCommitLog: storePathCommitLog,
+            mappedFileSizeCommitLog: mappedFileSizeCommitLog, consumeQueueEntriesPerFile: mappedFileSizeConsumeQueue / 20,
+            flushDiskType: flushDiskType, flushIntervalCommitLog: flushIntervalCommitLog,
+            flushIntervalConsumeQueue: flushIntervalConsumeQueue, delayLevelMillis: delayLevelMillis,
+            maxTransferCountOnMessageInMemory: maxTransferCountOnMessageInMemory,
+            maxTransferBytesOnMessageInMemory: maxTransferBytesOnMessageInMemory, storeHost: storeHost)
+    }
+
+    var configDirectory: String { storePathRootDir + "/config" }
+}

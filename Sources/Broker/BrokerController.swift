@@ -1,0 +1,205 @@
+import Common
+import Logging
+import NIOCore
+import Remoting
+import ServiceLifecycle
+import Synchronization
+
+/// The broker process: store, managers, processors, NameServer registration and housekeeping.
+public final class BrokerController: Service, RemotingRequestHandler {
+    public let config: BrokerConfig
+    let logger: Logger
+    public let store: MessageStore
+    let topics: TopicConfigManager
+    let subscriptionGroups: SubscriptionGroupManager
+    let consumerOffsets: ConsumerOffsetManager
+    let consumers = ConsumerManager()
+    let producers = ProducerManager()
+    let locks: Mutex<RebalanceLockManager>
+    let pullHold: PullRequestHoldService
+    let schedule: ScheduleMessageService
+    let nameServers: NameServerRegistration
+    let bootTimestamp = currentTimeMillis()
+    private let server: Mutex<RemotingServer?> = Mutex(nil)
+    private let shuttingDown = Atomic<Bool>(false)
+    private let registerRequested = Atomic<Bool>(false)
+
+    public init(config: BrokerConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        let hold = PullRequestHoldService()
+        pullHold = hold
+        store = MessageStore(config: config.storeConfig, logger: logger) { keys in hold.notify(keys) }
+        try Directories.create(config.configDirectory)
+        topics = try TopicConfigManager(config: config, logger: logger)
+        subscriptionGroups = try SubscriptionGroupManager(config: config, logger: logger)
+        consumerOffsets = try ConsumerOffsetManager(config: config, logger: logger)
+        locks = Mutex(RebalanceLockManager(lockMaxLiveMillis: Int64(config.rebalanceLockMaxLiveTime)))
+        schedule = try ScheduleMessageService(store: store, config: config, logger: logger)
+        nameServers = NameServerRegistration(config: config, logger: logger)
+    }
+
+    var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
+
+    /// Recovers the store and starts serving; returns the bound port.
+    @discardableResult
+    public func start() async throws -> Int {
+        try store.start()
+        let server = RemotingServer(
+            host: config.bindAddress, port: config.listenPort, maxFrameLength: config.maxFrameLength, handler: self,
+            logger: logger)
+        let port = try await server.start()
+        self.server.withLock { $0 = server }
+        logger.info(
+            "The broker[\(config.brokerName), \(config.brokerAddr)] boot success. serializeType=JSON and name server is \(config.namesrvAddr.joined(separator: ";"))"
+        )
+        await nameServers.registerAll(topics.registerBody)
+        return port
+    }
+
+    public func run() async throws {
+        try await start()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.store.runFlushLoop() }
+            group.addTask {
+                await Self.every(millis: self.config.registerNameServerPeriod) { await self.nameServers.registerAll(self.topics.registerBody) }
+            }
+            group.addTask { await Self.every(millis: 200) { await self.registerIfRequested() } }
+            group.addTask {
+                await Self.every(millis: self.config.flushConsumerOffsetInterval) {
+                    self.consumerOffsets.persistIfDirty()
+                    self.schedule.persist()
+                }
+            }
+            group.addTask { await Self.every(millis: 100) { self.pullHold.expire(now: currentTimeMillis()) } }
+            group.addTask { await Self.every(millis: 100) { await self.schedule.deliverDueMessages(now: currentTimeMillis()) } }
+            group.addTask { await Self.every(millis: 10_000) { self.scanNotActiveClients() } }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        await shutdown()
+    }
+
+    /// Graceful stop: unregister, answer held pulls, persist offsets, flush the store.
+    public func shutdown() async {
+        guard !shuttingDown.exchange(true, ordering: .relaxed) else { return }
+        pullHold.stop()
+        await nameServers.unregisterAll()
+        let server = self.server.withLock { $0 }
+        await server?.shutdown()
+        await nameServers.shutdown()
+        consumerOffsets.persistIfDirty()
+        schedule.persist()
+        await store.flushAll()
+        logger.info("broker \(config.brokerName) stopped")
+    }
+
+    static func every(millis: Int, _ body: @Sendable () async -> Void) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(millis))
+            if Task.isCancelled { return }
+            await body()
+        }
+    }
+
+    /// Topic changes re-register soon (coalesced), as Java's `registerBrokerAll` after a topic update.
+    func registerWithNameServersSoon() {
+        registerRequested.store(true, ordering: .relaxed)
+    }
+
+    private func registerIfRequested() async {
+        guard registerRequested.exchange(false, ordering: .relaxed) else { return }
+        await nameServers.registerAll(topics.registerBody)
+    }
+
+    func scanNotActiveClients() {
+        let now = currentTimeMillis()
+        let timeout = Int64(config.channelExpiredTimeout)
+        for group in consumers.scanNotActive(now: now, timeoutMillis: timeout) {
+            logger.warning("consumer of group \(group) expired: no heartbeat for \(timeout) ms")
+            notifyConsumerIdsChanged(group)
+        }
+        producers.scanNotActive(now: now, timeoutMillis: timeout)
+    }
+
+    /// NOTIFY_CONSUMER_IDS_CHANGED (one-way) to every member of the group.
+    func notifyConsumerIdsChanged(_ group: String) {
+        guard subscriptionGroups.findOrCreate(group)?.notifyConsumerIdsChangedEnable ?? true,
+            let info = consumers.group(group)
+        else { return }
+        let notice = RemotingCommand.request(code: RequestCode.notifyConsumerIdsChanged, fields: ["consumerGroup": group])
+        for client in info.clients.values { client.connection.sendOneway(notice) }
+    }
+
+    /// Parks a delayed message in SCHEDULE_TOPIC_XXXX (level clamped to the table).
+    func applyDelayLevel(_ message: MessageExt) -> MessageExt {
+        let transaction = MessageSysFlag.transactionValue(message.sysFlag)
+        guard message.delayLevel > 0,
+            transaction == MessageSysFlag.transactionNotType || transaction == MessageSysFlag.transactionCommitType
+        else { return message }
+        var parked = message
+        let level = min(message.delayLevel, config.delayLevelMillis.count)
+        parked.properties[MessageConst.delayTimeLevel] = String(level)
+        parked.properties[MessageConst.realTopic] = message.topic
+        parked.properties[MessageConst.realQueueId] = String(message.queueId)
+        parked.topic = SystemTopics.schedule
+        parked.queueId = Int32(level - 1)
+        return parked
+    }
+
+    // MARK: RemotingRequestHandler
+
+    public func connectionClosed(_ connection: RemotingConnection) {
+        for group in consumers.connectionClosed(connection) {
+            logger.info("consumer connection \(connection.remoteAddress) of group \(group) closed")
+            notifyConsumerIdsChanged(group)
+        }
+        producers.connectionClosed(connection)
+    }
+
+    public func handle(_ request: RemotingCommand, from connection: RemotingConnection) async -> RemotingCommand? {
+        do {
+            return try await process(request, from: connection)
+        } catch let error as HeaderError {
+            return request.response(code: ResponseCode.systemError, remark: error.description)
+        } catch let error as JSONParseError {
+            return request.response(code: ResponseCode.systemError, remark: "bad body: \(error)")
+        } catch {
+            logger.warning("request \(request.code) from \(connection.remoteAddress) failed: \(error)")
+            return request.response(code: ResponseCode.systemError, remark: "\(error)")
+        }
+    }
+
+    func process(_ request: RemotingCommand, from connection: RemotingConnection) async throws -> RemotingCommand {
+        let send = SendMessageProcessor(broker: self)
+        let client = ClientManageProcessor(broker: self)
+        let admin = AdminBrokerProcessor(broker: self)
+        switch request.code {
+        case RequestCode.sendMessage, RequestCode.sendMessageV2, RequestCode.sendBatchMessage:
+            return try await send.send(request, from: connection)
+        case RequestCode.consumerSendMsgBack: return try await send.consumerSendMessageBack(request)
+        case RequestCode.pullMessage: return try await PullMessageProcessor(broker: self).pull(request)
+        case RequestCode.heartBeat: return try client.heartbeat(request, from: connection)
+        case RequestCode.unregisterClient: return try client.unregisterClient(request)
+        case RequestCode.checkClientConfig: return try client.checkClientConfig(request)
+        case RequestCode.getConsumerListByGroup: return try client.consumerList(request)
+        case RequestCode.queryConsumerOffset: return try client.queryConsumerOffset(request)
+        case RequestCode.updateConsumerOffset: return try client.updateConsumerOffset(request)
+        case RequestCode.getMaxOffset, RequestCode.getMinOffset, RequestCode.getEarliestMsgStoretime,
+            RequestCode.searchOffsetByTimestamp:
+            return try admin.queueOffsets(request)
+        case RequestCode.lockBatchMQ: return try admin.lockBatch(request)
+        case RequestCode.unlockBatchMQ: return try admin.unlockBatch(request)
+        case RequestCode.updateAndCreateTopic: return try admin.updateAndCreateTopic(request)
+        case RequestCode.deleteTopicInBroker: return try admin.deleteTopic(request)
+        case RequestCode.getAllTopicConfig: return admin.allTopicConfig(request)
+        case RequestCode.getBrokerConfig: return admin.brokerConfig(request)
+        case RequestCode.getBrokerRuntimeInfo: return admin.runtimeInfo(request)
+        case RequestCode.getAllSubscriptionGroupConfig: return admin.allSubscriptionGroups(request)
+        case RequestCode.viewMessageById: return try admin.viewMessageById(request)
+        default:
+            return request.response(
+                code: ResponseCode.requestCodeNotSupported, remark: " request type \(request.code) not supported")
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Common
+import Logging
+import Remoting
+import Synchronization
+
+/// Committed consumer offsets ("next offset to consume") per `topic@group` and queue,
+/// persisted in `config/consumerOffset.json` every `flushConsumerOffsetInterval` and at shutdown.
+public final class ConsumerOffsetManager: Sendable {
+    struct State {
+        var table: [String: [Int32: Int64]] = [:]
+        var dirty = false
+    }
+    let state: Mutex<State>
+    let file: ConfigFile
+
+    init(config: BrokerConfig, logger: Logger) throws {
+        file = ConfigFile(path: config.configDirectory + "/consumerOffset.json", logger: logger)
+        var initial = State()
+        for (key, queues) in try file.load()?["offsetTable"]?.object ?? [:] {
+            var offsets: [Int32: Int64] = [:]
+            for (queue, offset) in queues.object ?? [:] {
+                if let id = Int32(queue), let value = offset.int64 { offsets[id] = value }
+            }
+            initial.table[key] = offsets
+        }
+        state = Mutex(initial)
+    }
+
+    static func key(topic: String, group: String) -> String { "\(topic)@\(group)" }
+
+    public func commit(group: String, topic: String, queueId: Int32, offset: Int64) {
+        state.withLock { state in
+            state.table[Self.key(topic: topic, group: group), default: [:]][queueId] = offset
+            state.dirty = true
+        }
+    }
+
+    public func query(group: String, topic: String, queueId: Int32) -> Int64? {
+        state.withLock { $0.table[Self.key(topic: topic, group: group)]?[queueId] }
+    }
+
+    /// Groups with committed offsets for `topic`.
+    public func groups(consuming topic: String) -> [String] {
+        state.withLock { state in
+            state.table.keys.compactMap { key in
+                guard let at = key.firstIndex(of: "@"), key[..<at] == topic else { return nil }
+                return String(key[key.index(after: at)...])
+            }
+        }
+    }
+
+    public func persistIfDirty() {
+        let snapshot: JSONValue? = state.withLock { state in
+            guard state.dirty else { return nil }
+            state.dirty = false
+            return .object([
+                "offsetTable": .object(
+                    state.table.mapValues { queues in
+                        .object(Dictionary(uniqueKeysWithValues: queues.map { (String($0.key), JSONValue.int($0.value)) }))
+                    })
+            ])
+        }
+        if let snapshot { file.save(snapshot) }
+    }
+}

@@ -1,0 +1,113 @@
+import Common
+import NIOCore
+import Remoting
+
+/// Admin and offset codes: topics, queue offsets, locks, configs, VIEW_MESSAGE_BY_ID.
+struct AdminBrokerProcessor: Sendable {
+    let broker: BrokerController
+
+    func updateAndCreateTopic(_ request: RemotingCommand) throws -> RemotingCommand {
+        let topic = try request.string("topic")
+        if let problem = SystemTopics.validate(topic) {
+            return request.response(code: ResponseCode.systemError, remark: problem)
+        }
+        if topic == broker.config.brokerClusterName {
+            return request.response(code: ResponseCode.systemError, remark: "the topic[\(topic)] is conflict with system reserved words.")
+        }
+        let config = TopicConfig(
+            topicName: topic, readQueueNums: try request.int32("readQueueNums"),
+            writeQueueNums: try request.int32("writeQueueNums"), perm: try request.int32("perm"),
+            topicFilterType: request.optionalString("topicFilterType") ?? TopicConfig.singleTag,
+            topicSysFlag: Int32(try request.optionalInt64("topicSysFlag") ?? 0), order: request.bool("order"))
+        guard config.readQueueNums > 0, config.writeQueueNums > 0, config.readQueueNums <= 1024, config.writeQueueNums <= 1024
+        else {
+            return request.response(code: ResponseCode.systemError, remark: "queue numbers must be in 1...1024")
+        }
+        broker.topics.update(config)
+        broker.logger.info("topic updated: \(config.encoded)")
+        broker.registerWithNameServersSoon()
+        return request.response(code: ResponseCode.success)
+    }
+
+    func deleteTopic(_ request: RemotingCommand) throws -> RemotingCommand {
+        let topic = try request.string("topic")
+        if broker.topics.delete(topic) { broker.registerWithNameServersSoon() }
+        return request.response(code: ResponseCode.success)
+    }
+
+    func allTopicConfig(_ request: RemotingCommand) -> RemotingCommand {
+        let body = broker.topics.registerBody
+        let json = JSONValue.object([
+            "dataVersion": body.dataVersion.json, "topicConfigTable": .object(body.topicConfigTable.mapValues(\.json)),
+        ])
+        return request.response(code: ResponseCode.success, bodyBytes: json.serializedBytes())
+    }
+
+    func queueOffsets(_ request: RemotingCommand) throws -> RemotingCommand {
+        let topic = try request.string("topic")
+        let queueId = try request.int32("queueId")
+        let store = broker.store
+        switch request.code {
+        case RequestCode.getMaxOffset:
+            return request.response(code: ResponseCode.success, fields: ["offset": String(store.maxOffsetInQueue(topic, queueId))])
+        case RequestCode.getMinOffset:
+            return request.response(code: ResponseCode.success, fields: ["offset": String(store.minOffsetInQueue(topic, queueId))])
+        case RequestCode.getEarliestMsgStoretime:
+            let time = store.storeTime(topic, queueId, at: store.minOffsetInQueue(topic, queueId)) ?? -1
+            return request.response(code: ResponseCode.success, fields: ["timestamp": String(time)])
+        default:
+            let timestamp = try request.int64("timestamp")
+            let offset = store.offsetInQueue(byTime: timestamp, topic, queueId)
+            return request.response(code: ResponseCode.success, fields: ["offset": String(offset)])
+        }
+    }
+
+    func lockBatch(_ request: RemotingCommand) throws -> RemotingCommand {
+        guard let body = LockBatchRequestBody(json: try JSONValue.parse(request.bodyBytes)) else {
+            return request.response(code: ResponseCode.systemError, remark: "bad lock body")
+        }
+        let now = currentTimeMillis()
+        let granted = broker.locks.withLock {
+            $0.tryLockBatch(group: body.consumerGroup, queues: body.mqSet, clientId: body.clientId, now: now)
+        }
+        let json = JSONValue.object(["lockOKMQSet": .array(granted.map(\.json))])
+        return request.response(code: ResponseCode.success, bodyBytes: json.serializedBytes())
+    }
+
+    func unlockBatch(_ request: RemotingCommand) throws -> RemotingCommand {
+        guard let body = LockBatchRequestBody(json: try JSONValue.parse(request.bodyBytes)) else {
+            return request.response(code: ResponseCode.systemError, remark: "bad unlock body")
+        }
+        broker.locks.withLock { $0.unlockBatch(group: body.consumerGroup, queues: body.mqSet, clientId: body.clientId) }
+        return request.response(code: ResponseCode.success)
+    }
+
+    func brokerConfig(_ request: RemotingCommand) -> RemotingCommand {
+        let text = PropertiesFile.render(broker.config.effectiveProperties)
+        return request.response(code: ResponseCode.success, bodyBytes: Array(text.utf8))
+    }
+
+    func runtimeInfo(_ request: RemotingCommand) -> RemotingCommand {
+        let store = broker.store
+        let table: [String: JSONValue] = [
+            "brokerVersion": .string(String(RemotingCommand.ourVersion)), "brokerVersionDesc": .string("V4_9_7"),
+            "commitLogMinOffset": .string(String(store.commitLogMinOffset)),
+            "commitLogMaxOffset": .string(String(store.commitLogMaxOffset)),
+            "bootTimestamp": .string(String(broker.bootTimestamp)),
+            "brokerRole": .string(broker.config.brokerRole.rawValue),
+        ]
+        return request.response(code: ResponseCode.success, bodyBytes: JSONValue.object(["table": .object(table)]).serializedBytes())
+    }
+
+    func allSubscriptionGroups(_ request: RemotingCommand) -> RemotingCommand {
+        request.response(code: ResponseCode.success, bodyBytes: broker.subscriptionGroups.json.serializedBytes())
+    }
+
+    func viewMessageById(_ request: RemotingCommand) throws -> RemotingCommand {
+        let offset = try request.int64("offset")
+        guard let record = broker.store.readRecord(atCommitLogOffset: offset) else {
+            return request.response(code: ResponseCode.systemError, remark: "can not find message by the offset, \(offset)")
+        }
+        return request.response(code: ResponseCode.success, body: record)
+    }
+}

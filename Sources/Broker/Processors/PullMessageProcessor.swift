@@ -1,0 +1,100 @@
+import Common
+import Remoting
+
+/// PULL_MESSAGE (11): reads a queue, filters by tag hash, and holds the request (long polling)
+/// when there is nothing new.
+struct PullMessageProcessor: Sendable {
+    let broker: BrokerController
+
+    func pull(_ request: RemotingCommand) async throws -> RemotingCommand {
+        let group = try request.string("consumerGroup")
+        let topic = try request.string("topic")
+        let queueId = try request.int32("queueId")
+        let queueOffset = try request.int64("queueOffset")
+        let maxMsgNums = Int(try request.int32("maxMsgNums"))
+        let sysFlag = try request.int32("sysFlag")
+        let commitOffset = try request.optionalInt64("commitOffset") ?? -1
+        let suspendTimeoutMillis = try request.optionalInt64("suspendTimeoutMillis") ?? 0
+
+        let config = broker.config
+        guard Permission.isReadable(config.brokerPermission) else {
+            return request.response(code: ResponseCode.noPermission, remark: "the broker[\(config.brokerIP1)] pulling message is forbidden")
+        }
+        guard let groupConfig = broker.subscriptionGroups.findOrCreate(group) else {
+            return request.response(code: ResponseCode.subscriptionGroupNotExist, remark: "subscription group [\(group)] does not exist")
+        }
+        guard groupConfig.consumeEnable else {
+            return request.response(code: ResponseCode.noPermission, remark: "subscription group no permission, \(group)")
+        }
+        guard let topicConfig = broker.topics.select(topic) else {
+            return request.response(code: ResponseCode.topicNotExist, remark: "topic[\(topic)] not exist, apply first please!")
+        }
+        guard Permission.isReadable(topicConfig.perm) else {
+            return request.response(code: ResponseCode.noPermission, remark: "the topic[\(topic)] pulling message is forbidden")
+        }
+        guard queueId >= 0, queueId < topicConfig.readQueueNums else {
+            return request.response(
+                code: ResponseCode.systemError,
+                remark: "queueId[\(queueId)] is illegal, topic:[\(topic)] topicConfig.readQueueNums:[\(topicConfig.readQueueNums)]")
+        }
+        let filter: SubscriptionExpression
+        if sysFlag & PullSysFlag.subscription != 0 {
+            let expressionType = request.optionalString("expressionType") ?? "TAG"
+            guard expressionType == "TAG" else {
+                return request.response(
+                    code: ResponseCode.subscriptionParseFailed, remark: "expression type \(expressionType) is not supported, only TAG")
+            }
+            filter = SubscriptionExpression(request.extFields["subscription"] ?? "*")
+        } else {
+            guard let subscription = broker.consumers.group(group)?.subscriptions[topic] else {
+                return request.response(
+                    code: ResponseCode.subscriptionNotExist, remark: "the consumer's subscription not exist, group: \(group)")
+            }
+            filter = subscription.expression
+        }
+        if sysFlag & PullSysFlag.commitOffset != 0, commitOffset >= 0, config.brokerRole != .slave {
+            broker.consumerOffsets.commit(group: group, topic: topic, queueId: queueId, offset: commitOffset)
+        }
+
+        let mayHold = sysFlag & PullSysFlag.suspend != 0
+        let holdMillis = config.longPollingEnable ? suspendTimeoutMillis : Int64(config.shortPollingTimeMills)
+        let deadline = currentTimeMillis() + holdMillis
+        let key = TopicQueueKey(topic, queueId)
+        while true {
+            let result = broker.store.getMessage(
+                topic: topic, queueId: queueId, offset: queueOffset, maxCount: maxMsgNums, filter: filter)
+            let code = Self.responseCode(for: result, requestedOffset: queueOffset)
+            if code == ResponseCode.pullNotFound, mayHold, currentTimeMillis() < deadline {
+                let store = broker.store
+                await broker.pullHold.wait(for: key, deadlineMillis: deadline) {
+                    store.maxOffsetInQueue(topic, queueId) > queueOffset
+                }
+                if broker.isShuttingDown { return response(request, result, code) }
+                continue
+            }
+            return response(request, result, code)
+        }
+    }
+
+    func response(_ request: RemotingCommand, _ result: GetMessageResult, _ code: Int32) -> RemotingCommand {
+        let fields = [
+            "nextBeginOffset": String(result.nextBeginOffset), "minOffset": String(result.minOffset),
+            "maxOffset": String(result.maxOffset), "suggestWhichBrokerId": "0",
+        ]
+        return request.response(
+            code: code, remark: result.status.rawValue, fields: fields,
+            body: code == ResponseCode.success ? result.messages : nil)
+    }
+
+    /// The pull decision table (Java 4.9, master).
+    static func responseCode(for result: GetMessageResult, requestedOffset: Int64) -> Int32 {
+        switch result.status {
+        case .found: ResponseCode.success
+        case .noMatchedMessage, .messageWasRemoving: ResponseCode.pullRetryImmediately
+        case .noMatchedLogicQueue, .noMessageInQueue:
+            requestedOffset != 0 ? ResponseCode.pullOffsetMoved : ResponseCode.pullNotFound
+        case .offsetFoundNull, .offsetOverflowOne: ResponseCode.pullNotFound
+        case .offsetOverflowBadly, .offsetTooSmall: ResponseCode.pullOffsetMoved
+        }
+    }
+}

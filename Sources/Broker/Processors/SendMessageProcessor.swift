@@ -1,0 +1,211 @@
+import Common
+import NIOCore
+import Remoting
+
+/// SEND_MESSAGE (10/310/320) and CONSUMER_SEND_MSG_BACK (36).
+struct SendMessageProcessor: Sendable {
+    let broker: BrokerController
+
+    func send(_ request: RemotingCommand, from connection: RemotingConnection) async throws -> RemotingCommand {
+        let header = try SendMessageRequestHeader(request)
+        let config = broker.config
+        if config.brokerRole == .slave {
+            return request.response(code: ResponseCode.serviceNotAvailable, remark: "the broker is a slave, it does not accept messages")
+        }
+        guard Permission.isWritable(config.brokerPermission) else {
+            return request.response(code: ResponseCode.noPermission, remark: "the broker[\(config.brokerIP1)] sending message is forbidden")
+        }
+        if let problem = SystemTopics.validate(header.topic) {
+            return request.response(code: ResponseCode.systemError, remark: problem)
+        }
+        if SystemTopics.notAllowedToSend.contains(header.topic) {
+            return request.response(code: ResponseCode.noPermission, remark: "Sending message to topic[\(header.topic)] is forbidden.")
+        }
+        guard let topicConfig = resolveTopic(header) else {
+            return request.response(code: ResponseCode.topicNotExist, remark: "topic[\(header.topic)] not exist, apply first please!")
+        }
+        var queueId = header.queueId
+        if queueId < 0 { queueId = Int32.random(in: 0..<max(1, topicConfig.writeQueueNums)) }
+        guard queueId < max(topicConfig.readQueueNums, topicConfig.writeQueueNums) else {
+            return request.response(
+                code: ResponseCode.systemError,
+                remark: "request queueId[\(queueId)] is illegal, \(topicConfig.topicName) Producer: \(connection.remoteAddress)")
+        }
+        if MessageSysFlag.transactionValue(header.sysFlag) == MessageSysFlag.transactionPreparedType {
+            return request.response(
+                code: ResponseCode.noPermission, remark: "the broker[\(config.brokerIP1)] does not accept transactional messages yet")
+        }
+
+        var messages: [MessageExt]
+        let body = request.body ?? ByteBuffer()
+        if header.batch {
+            var batchBody = body
+            if header.sysFlag & MessageSysFlag.compressed != 0 {
+                guard let inflated = try? Zlib.decompress(Array(body.readableBytesView), limit: config.maxMessageSize) else {
+                    return request.response(code: ResponseCode.messageIllegal, remark: "the compressed batch cannot be inflated")
+                }
+                batchBody = ByteBuffer(bytes: inflated)
+            }
+            let batch: [BatchedMessage]
+            do {
+                batch = try BatchedMessage.decodeBatch(batchBody)
+            } catch {
+                return request.response(code: ResponseCode.messageIllegal, remark: "bad batch body: \(error)")
+            }
+            guard !batch.isEmpty, batch.count <= 10_000 else {
+                return request.response(code: ResponseCode.messageIllegal, remark: "a batch holds 1 to 10000 messages")
+            }
+            messages = batch.map { inner in
+                var properties = header.properties.merging(inner.properties) { _, innerValue in innerValue }
+                properties[MessageConst.wait] = nil
+                return makeMessage(header, connection: connection, queueId: queueId, flag: inner.flag,
+                    sysFlag: header.sysFlag & ~MessageSysFlag.compressed, body: inner.body, properties: properties)
+            }
+            if messages.contains(where: { $0.delayLevel > 0 }) || header.topic.hasPrefix(SystemTopics.retryGroupPrefix) {
+                return request.response(code: ResponseCode.messageIllegal, remark: "batch messages cannot be delayed or retried")
+            }
+        } else {
+            var properties = header.properties
+            properties[MessageConst.wait] = nil
+            messages = [
+                makeMessage(header, connection: connection, queueId: queueId, flag: header.flag, sysFlag: header.sysFlag,
+                    body: Array(body.readableBytesView), properties: properties)
+            ]
+        }
+        for index in messages.indices {
+            if topicConfig.topicFilterType == TopicConfig.multiTag { messages[index].sysFlag |= MessageSysFlag.multiTags }
+            if let problem = check(messages[index]) {
+                return request.response(code: ResponseCode.messageIllegal, remark: problem)
+            }
+        }
+        if !header.batch, header.topic.hasPrefix(SystemTopics.retryGroupPrefix) {
+            let group = String(header.topic.dropFirst(SystemTopics.retryGroupPrefix.count))
+            let maxTimes = header.maxReconsumeTimes ?? broker.subscriptionGroups.findOrCreate(group)?.retryMaxTimes ?? 16
+            if header.reconsumeTimes >= maxTimes { messages[0] = toDeadLetter(messages[0], group: group) }
+        }
+        if !header.batch { messages[0] = broker.applyDelayLevel(messages[0]) }
+
+        let result = await broker.store.putMessages(messages)
+        var fields: [String: String] = ["MSG_REGION": "DefaultRegion", "TRACE_ON": "true"]
+        if !result.appended.isEmpty {
+            fields["msgId"] = result.appended.map(\.offsetMessageId).joined(separator: ",")
+            fields["queueId"] = String(queueId)
+            fields["queueOffset"] = String(result.appended[0].queueOffset)
+        }
+        return request.response(code: result.status.responseCode, remark: result.status.remark, fields: fields)
+    }
+
+    func makeMessage(
+        _ header: SendMessageRequestHeader, connection: RemotingConnection, queueId: Int32, flag: Int32, sysFlag: Int32,
+        body: [UInt8], properties: [String: String]
+    ) -> MessageExt {
+        var message = MessageExt()
+        message.topic = header.topic
+        message.queueId = queueId
+        message.flag = flag
+        message.sysFlag = sysFlag
+        message.body = body
+        message.properties = properties
+        message.properties[MessageConst.cluster] = broker.config.brokerClusterName
+        message.bornTimestamp = header.bornTimestamp
+        message.bornHost = HostAddress(connection.remoteAddress)
+        message.storeTimestamp = currentTimeMillis()
+        message.reconsumeTimes = header.reconsumeTimes
+        return message
+    }
+
+    func check(_ message: MessageExt) -> String? {
+        if message.body.count > broker.config.maxMessageSize {
+            return "message body size \(message.body.count) exceeds maxMessageSize \(broker.config.maxMessageSize)"
+        }
+        if MessageProperties.encode(message.properties).utf8.count > MessageExt.maxPropertiesLength {
+            return "message properties exceed \(MessageExt.maxPropertiesLength) bytes"
+        }
+        return nil
+    }
+
+    /// The topic's config; unknown topics are auto-created from the default topic (or, for
+    /// `%RETRY%` topics, with one queue). Creation triggers a registration with the NameServers.
+    func resolveTopic(_ header: SendMessageRequestHeader) -> TopicConfig? {
+        if let existing = broker.topics.select(header.topic) { return existing }
+        let created: (TopicConfig, created: Bool)?
+        if header.topic.hasPrefix(SystemTopics.retryGroupPrefix) {
+            created = broker.topics.createTopicIfAbsent(header.topic, queueNums: 1, perm: Permission.read | Permission.write)
+        } else {
+            created = broker.topics.createTopicInSendMessageMethod(
+                header.topic, defaultTopic: header.defaultTopic, clientDefaultTopicQueueNums: header.defaultTopicQueueNums,
+                topicSysFlag: 0)
+        }
+        if let created, created.created {
+            broker.logger.info("topic \(header.topic) auto-created: \(created.0.encoded)")
+            broker.registerWithNameServersSoon()
+        }
+        return created?.0
+    }
+
+    func toDeadLetter(_ message: MessageExt, group: String) -> MessageExt {
+        var message = message
+        let dlq = SystemTopics.dlqTopic(for: group)
+        let (config, created) = broker.topics.createTopicIfAbsent(dlq, queueNums: 1, perm: Permission.read | Permission.write)
+        if created { broker.registerWithNameServersSoon() }
+        message.topic = dlq
+        message.queueId = Int32.random(in: 0..<max(1, config.writeQueueNums))
+        message.properties[MessageConst.delayTimeLevel] = nil
+        return message
+    }
+
+    // MARK: CONSUMER_SEND_MSG_BACK
+
+    func consumerSendMessageBack(_ request: RemotingCommand) async throws -> RemotingCommand {
+        let offset = try request.int64("offset")
+        let group = try request.string("group")
+        let delayLevel = try request.int32("delayLevel")
+        guard let groupConfig = broker.subscriptionGroups.findOrCreate(group) else {
+            return request.response(code: ResponseCode.subscriptionGroupNotExist, remark: "subscription group not exist, \(group)")
+        }
+        guard Permission.isWritable(broker.config.brokerPermission) else {
+            return request.response(code: ResponseCode.noPermission, remark: "the broker sending message is forbidden")
+        }
+        if broker.config.brokerRole == .slave {
+            return request.response(code: ResponseCode.serviceNotAvailable, remark: "the broker is a slave")
+        }
+        guard groupConfig.retryQueueNums > 0 else { return request.response(code: ResponseCode.success) }
+        let retryTopic = SystemTopics.retryTopic(for: group)
+        let (retryConfig, created) = broker.topics.createTopicIfAbsent(
+            retryTopic, queueNums: groupConfig.retryQueueNums, perm: Permission.read | Permission.write)
+        if created { broker.registerWithNameServersSoon() }
+        guard let original = broker.store.lookMessage(atCommitLogOffset: offset) else {
+            return request.response(code: ResponseCode.systemError, remark: "look message by offset failed, \(offset)")
+        }
+        var message = original
+        if message.properties[MessageConst.retryTopic] == nil {
+            message.properties[MessageConst.retryTopic] = original.topic
+        }
+        message.properties[MessageConst.wait] = "false"
+        message.properties[MessageConst.originMessageId] =
+            original.properties[MessageConst.originMessageId] ?? original.offsetMessageId
+        var maxTimes = groupConfig.retryMaxTimes
+        if request.version >= 121, let headerMax = try request.optionalInt64("maxReconsumeTimes") {
+            maxTimes = Int32(truncatingIfNeeded: headerMax)
+        }
+        message.reconsumeTimes = original.reconsumeTimes + 1
+        message.storeTimestamp = currentTimeMillis()
+        message.properties[MessageConst.delayTimeLevel] = nil
+        message.properties.removeValue(forKey: MessageConst.realTopic)
+        message.properties.removeValue(forKey: MessageConst.realQueueId)
+        if original.reconsumeTimes >= maxTimes || delayLevel < 0 {
+            message = toDeadLetter(message, group: group)
+        } else {
+            message.topic = retryTopic
+            message.queueId = Int32.random(in: 0..<max(1, retryConfig.writeQueueNums))
+            let level = delayLevel == 0 ? 3 + original.reconsumeTimes : delayLevel
+            message.properties[MessageConst.delayTimeLevel] = String(level)
+            message = broker.applyDelayLevel(message)
+        }
+        let result = await broker.store.putMessages([message])
+        guard result.status == .putOK || result.status == .flushDiskTimeout else {
+            return request.response(code: ResponseCode.systemError, remark: "\(result.status)")
+        }
+        return request.response(code: ResponseCode.success)
+    }
+}
