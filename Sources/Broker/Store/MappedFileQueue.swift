@@ -31,6 +31,7 @@ public struct MappedFileQueue: Sendable {
     public mutating func lastFileForAppend(startingAt offset: Int64 = 0) throws -> MappedFile {
         if let last = files.last, !last.isFull { return last }
         let start = files.last.map { $0.fileFromOffset + Int64(fileSize) } ?? (offset - offset % Int64(fileSize))
+        if files.isEmpty { try Directories.create(directory) }
         let file = try MappedFile(directory: directory, fileFromOffset: start, fileSize: fileSize)
         files.append(file)
         return file
