@@ -22,7 +22,6 @@ public final class BrokerController: Service, RemotingRequestHandler {
     let bootTimestamp = currentTimeMillis()
     private let server: Mutex<RemotingServer?> = Mutex(nil)
     private let shuttingDown = Atomic<Bool>(false)
-    private let registerRequested = Atomic<Bool>(false)
 
     public init(config: BrokerConfig, logger: Logger) throws {
         self.config = config
@@ -64,7 +63,6 @@ public final class BrokerController: Service, RemotingRequestHandler {
             group.addTask {
                 await Self.every(millis: self.config.registerNameServerPeriod) { await self.nameServers.registerAll(self.topics.registerBody) }
             }
-            group.addTask { await Self.every(millis: 200) { await self.registerIfRequested() } }
             group.addTask {
                 await Self.every(millis: self.config.flushConsumerOffsetInterval) {
                     self.consumerOffsets.persistIfDirty()
@@ -102,13 +100,9 @@ public final class BrokerController: Service, RemotingRequestHandler {
         }
     }
 
-    /// Topic changes re-register soon (coalesced), as Java's `registerBrokerAll` after a topic update.
-    func registerWithNameServersSoon() {
-        registerRequested.store(true, ordering: .relaxed)
-    }
-
-    private func registerIfRequested() async {
-        guard registerRequested.exchange(false, ordering: .relaxed) else { return }
+    /// A topic was created or changed: register before answering, as Java's `registerBrokerAll`
+    /// does, so the route exists by the time the client hears back.
+    func registerWithNameServers() async {
         await nameServers.registerAll(topics.registerBody)
     }
 
@@ -179,7 +173,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
             return try await send.send(request, from: connection)
         case RequestCode.consumerSendMsgBack: return try await send.consumerSendMessageBack(request)
         case RequestCode.pullMessage: return try await PullMessageProcessor(broker: self).pull(request)
-        case RequestCode.heartBeat: return try client.heartbeat(request, from: connection)
+        case RequestCode.heartBeat: return try await client.heartbeat(request, from: connection)
         case RequestCode.unregisterClient: return try client.unregisterClient(request)
         case RequestCode.checkClientConfig: return try client.checkClientConfig(request)
         case RequestCode.getConsumerListByGroup: return try client.consumerList(request)
@@ -190,8 +184,8 @@ public final class BrokerController: Service, RemotingRequestHandler {
             return try admin.queueOffsets(request)
         case RequestCode.lockBatchMQ: return try admin.lockBatch(request)
         case RequestCode.unlockBatchMQ: return try admin.unlockBatch(request)
-        case RequestCode.updateAndCreateTopic: return try admin.updateAndCreateTopic(request)
-        case RequestCode.deleteTopicInBroker: return try admin.deleteTopic(request)
+        case RequestCode.updateAndCreateTopic: return try await admin.updateAndCreateTopic(request)
+        case RequestCode.deleteTopicInBroker: return try await admin.deleteTopic(request)
         case RequestCode.getAllTopicConfig: return admin.allTopicConfig(request)
         case RequestCode.getBrokerConfig: return admin.brokerConfig(request)
         case RequestCode.getBrokerRuntimeInfo: return admin.runtimeInfo(request)

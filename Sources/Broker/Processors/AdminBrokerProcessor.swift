@@ -6,7 +6,7 @@ import Remoting
 struct AdminBrokerProcessor: Sendable {
     let broker: BrokerController
 
-    func updateAndCreateTopic(_ request: RemotingCommand) throws -> RemotingCommand {
+    func updateAndCreateTopic(_ request: RemotingCommand) async throws -> RemotingCommand {
         let topic = try request.string("topic")
         if let problem = SystemTopics.validate(topic) {
             return request.response(code: ResponseCode.systemError, remark: problem)
@@ -25,13 +25,13 @@ struct AdminBrokerProcessor: Sendable {
         }
         broker.topics.update(config)
         broker.logger.info("topic updated: \(config.encoded)")
-        broker.registerWithNameServersSoon()
+        await broker.registerWithNameServers()
         return request.response(code: ResponseCode.success)
     }
 
-    func deleteTopic(_ request: RemotingCommand) throws -> RemotingCommand {
+    func deleteTopic(_ request: RemotingCommand) async throws -> RemotingCommand {
         let topic = try request.string("topic")
-        if broker.topics.delete(topic) { broker.registerWithNameServersSoon() }
+        if broker.topics.delete(topic) { await broker.registerWithNameServers() }
         return request.response(code: ResponseCode.success)
     }
 

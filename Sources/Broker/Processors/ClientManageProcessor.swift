@@ -6,7 +6,8 @@ import Remoting
 struct ClientManageProcessor: Sendable {
     let broker: BrokerController
 
-    func heartbeat(_ request: RemotingCommand, from connection: RemotingConnection) throws -> RemotingCommand {
+    func heartbeat(_ request: RemotingCommand, from connection: RemotingConnection) async throws -> RemotingCommand {
+        broker.logger.trace("heartbeat from \(connection.remoteAddress): \(String(decoding: request.bodyBytes, as: UTF8.self))")
         guard let heartbeat = HeartbeatData(json: try JSONValue.parse(request.bodyBytes)) else {
             return request.response(code: ResponseCode.systemError, remark: "bad heartbeat body: no clientID")
         }
@@ -18,7 +19,7 @@ struct ClientManageProcessor: Sendable {
                 let retry = SystemTopics.retryTopic(for: consumer.groupName)
                 let (_, created) = broker.topics.createTopicIfAbsent(
                     retry, queueNums: groupConfig.retryQueueNums, perm: Permission.read | Permission.write)
-                if created { broker.registerWithNameServersSoon() }
+                if created { await broker.registerWithNameServers() }
             }
             if broker.consumers.register(consumer, client: client) {
                 broker.logger.info("new consumer connected, group: \(consumer.groupName) \(consumer.consumeType.rawValue) \(consumer.messageModel.rawValue) client: \(heartbeat.clientID) \(connection.remoteAddress)")

@@ -21,7 +21,7 @@ struct SendMessageProcessor: Sendable {
         if SystemTopics.notAllowedToSend.contains(header.topic) {
             return request.response(code: ResponseCode.noPermission, remark: "Sending message to topic[\(header.topic)] is forbidden.")
         }
-        guard let topicConfig = resolveTopic(header) else {
+        guard let topicConfig = await resolveTopic(header) else {
             return request.response(code: ResponseCode.topicNotExist, remark: "topic[\(header.topic)] not exist, apply first please!")
         }
         var queueId = header.queueId
@@ -81,7 +81,7 @@ struct SendMessageProcessor: Sendable {
         if !header.batch, header.topic.hasPrefix(SystemTopics.retryGroupPrefix) {
             let group = String(header.topic.dropFirst(SystemTopics.retryGroupPrefix.count))
             let maxTimes = header.maxReconsumeTimes ?? broker.subscriptionGroups.findOrCreate(group)?.retryMaxTimes ?? 16
-            if header.reconsumeTimes >= maxTimes { messages[0] = toDeadLetter(messages[0], group: group) }
+            if header.reconsumeTimes >= maxTimes { messages[0] = await toDeadLetter(messages[0], group: group) }
         }
         if !header.batch { messages[0] = broker.applyDelayLevel(messages[0]) }
 
@@ -126,7 +126,7 @@ struct SendMessageProcessor: Sendable {
 
     /// The topic's config; unknown topics are auto-created from the default topic (or, for
     /// `%RETRY%` topics, with one queue). Creation triggers a registration with the NameServers.
-    func resolveTopic(_ header: SendMessageRequestHeader) -> TopicConfig? {
+    func resolveTopic(_ header: SendMessageRequestHeader) async -> TopicConfig? {
         if let existing = broker.topics.select(header.topic) { return existing }
         let created: (TopicConfig, created: Bool)?
         if header.topic.hasPrefix(SystemTopics.retryGroupPrefix) {
@@ -138,16 +138,16 @@ struct SendMessageProcessor: Sendable {
         }
         if let created, created.created {
             broker.logger.info("topic \(header.topic) auto-created: \(created.0.encoded)")
-            broker.registerWithNameServersSoon()
+            await broker.registerWithNameServers()
         }
         return created?.0
     }
 
-    func toDeadLetter(_ message: MessageExt, group: String) -> MessageExt {
+    func toDeadLetter(_ message: MessageExt, group: String) async -> MessageExt {
         var message = message
         let dlq = SystemTopics.dlqTopic(for: group)
         let (config, created) = broker.topics.createTopicIfAbsent(dlq, queueNums: 1, perm: Permission.read | Permission.write)
-        if created { broker.registerWithNameServersSoon() }
+        if created { await broker.registerWithNameServers() }
         message.topic = dlq
         message.queueId = Int32.random(in: 0..<max(1, config.writeQueueNums))
         message.properties[MessageConst.delayTimeLevel] = nil
@@ -173,7 +173,7 @@ struct SendMessageProcessor: Sendable {
         let retryTopic = SystemTopics.retryTopic(for: group)
         let (retryConfig, created) = broker.topics.createTopicIfAbsent(
             retryTopic, queueNums: groupConfig.retryQueueNums, perm: Permission.read | Permission.write)
-        if created { broker.registerWithNameServersSoon() }
+        if created { await broker.registerWithNameServers() }
         guard let original = broker.store.lookMessage(atCommitLogOffset: offset) else {
             return request.response(code: ResponseCode.systemError, remark: "look message by offset failed, \(offset)")
         }
@@ -194,7 +194,7 @@ struct SendMessageProcessor: Sendable {
         message.properties.removeValue(forKey: MessageConst.realTopic)
         message.properties.removeValue(forKey: MessageConst.realQueueId)
         if original.reconsumeTimes >= maxTimes || delayLevel < 0 {
-            message = toDeadLetter(message, group: group)
+            message = await toDeadLetter(message, group: group)
         } else {
             message.topic = retryTopic
             message.queueId = Int32.random(in: 0..<max(1, retryConfig.writeQueueNums))

@@ -1,0 +1,136 @@
+"""Small wrappers over the stock client (rocketmq==0.4.4, Apache rocketmq-client-cpp 1.2.3)."""
+import threading
+import time
+
+from rocketmq.client import Message, MessageModel, Producer, PullConsumer, PushConsumer, SendStatus
+
+from harness import wait_until
+
+
+def message(topic, body, tags=None, keys=None, delay=None, props=None):
+    m = Message(topic)
+    if tags:
+        m.set_tags(tags)
+    if keys:
+        m.set_keys(keys)
+    if delay:
+        m.set_delay_time_level(delay)
+    for key, value in (props or {}).items():
+        m.set_property(key, value)
+    m.set_body(body)
+    return m
+
+
+def producer(cluster, group, **options):
+    p = Producer(group, **options)
+    p.set_namesrv_addr(cluster.namesrv_addr)
+    p.start()
+    return p
+
+
+class Received:
+    """What a push consumer got, as plain values (the C message is only valid in the callback)."""
+
+    def __init__(self, msg):
+        self.topic = msg.topic.decode() if isinstance(msg.topic, bytes) else msg.topic
+        self.body = msg.body
+        self.tags = msg.tags
+        self.keys = msg.keys
+        self.id = msg.id
+        self.queue_id = msg.queue_id
+        self.queue_offset = msg.queue_offset
+        self.reconsume_times = msg.reconsume_times
+        self.store_timestamp = msg.store_timestamp
+        self.born_timestamp = msg.born_timestamp
+        self.arrived = time.time()
+
+
+class Collector:
+    def __init__(self, fail_first=None):
+        self.lock = threading.Lock()
+        self.messages = []
+        self.fail_first = fail_first or (lambda m: False)
+        self.failed = set()
+
+    def __call__(self, msg):
+        received = Received(msg)
+        with self.lock:
+            if self.fail_first(received) and received.body not in self.failed:
+                self.failed.add(received.body)
+                raise RuntimeError("fail once: " + repr(received.body))
+            self.messages.append(received)
+
+    def bodies(self):
+        with self.lock:
+            return [m.body for m in self.messages]
+
+    def wait_for(self, count, timeout=40):
+        wait_until(lambda: len(self.bodies()) >= count, timeout, message="%d messages (have %d)" % (count, len(self.bodies())))
+
+
+def push_consumer(cluster, group, topic, expression="*", orderly=False, broadcasting=False, instance=None,
+                  collector=None):
+    model = MessageModel.BROADCASTING if broadcasting else MessageModel.CLUSTERING
+    c = PushConsumer(group, orderly=orderly, message_model=model)
+    c.set_namesrv_addr(cluster.namesrv_addr)
+    if instance:
+        c.set_instance_name(instance)
+    collector = collector or Collector()
+    c.subscribe(topic, collector, expression)
+    c.start()
+    return c, collector
+
+
+def pull_all(cluster, group, topic, expression="*", rounds=3):
+    c = PullConsumer(group)
+    c.set_namesrv_addr(cluster.namesrv_addr)
+    c.start()
+    bodies = []
+    try:
+        for _ in range(rounds):
+            for m in c.pull(topic, expression):
+                bodies.append(m.body)
+    finally:
+        c.shutdown()
+    return bodies
+
+
+__all__ = ["message", "producer", "push_consumer", "pull_all", "Collector", "SendStatus"]
+
+
+class ProcessMessage:
+    def __init__(self, fields):
+        self.body = fields["body"].encode("latin-1")
+        self.queue_id = fields["queue_id"]
+        self.queue_offset = fields["queue_offset"]
+        self.reconsume_times = fields["reconsume_times"]
+        self.tags = fields["tags"].encode()
+        self.topic = fields["topic"]
+
+
+class ConsumerProcess(Collector):
+    """A push consumer running in a separate process (one client instance per process, as deployed)."""
+
+    def __init__(self, cluster, group, topic, expression="*", broadcasting=False, orderly=False):
+        super().__init__()
+        import os
+        import subprocess
+        import sys
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "consumer_process.py")
+        self.proc = subprocess.Popen(
+            [sys.executable, script, cluster.namesrv_addr, group, topic, expression,
+             "broadcasting" if broadcasting else "clustering", "orderly" if orderly else "concurrent"],
+            stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "started"
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        import json
+        for line in self.proc.stdout:
+            with self.lock:
+                self.messages.append(ProcessMessage(json.loads(line)))
+
+    def shutdown(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)

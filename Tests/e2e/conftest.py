@@ -1,0 +1,27 @@
+import os
+import tempfile
+
+import pytest
+
+# The C++ client writes its logs and broadcasting offsets under $HOME: keep them out of the real one.
+os.environ["HOME"] = tempfile.mkdtemp(prefix="rmq-client-home-")
+
+from harness import Cluster  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster().start()
+    yield c
+    c.stop()
+    c.cleanup()
+
+
+_counter = [0]
+
+
+@pytest.fixture
+def unique():
+    """A fresh suffix for topic and group names, so tests never see each other's messages."""
+    _counter[0] += 1
+    return "%d_%d" % (os.getpid(), _counter[0])

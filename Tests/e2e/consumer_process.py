@@ -1,0 +1,38 @@
+"""A stock-client push consumer in its own process; prints one JSON line per message.
+
+Usage: consumer_process.py NAMESRV GROUP TOPIC EXPRESSION clustering|broadcasting concurrent|orderly
+Stops on SIGTERM.
+"""
+import json
+import signal
+import sys
+import threading
+
+from rocketmq.client import MessageModel, PushConsumer
+
+namesrv, group, topic, expression, model, mode = sys.argv[1:7]
+lock = threading.Lock()
+
+
+def on_message(msg):
+    line = json.dumps({
+        "body": msg.body.decode("latin-1"), "queue_id": msg.queue_id, "queue_offset": msg.queue_offset,
+        "reconsume_times": msg.reconsume_times, "tags": (msg.tags or b"").decode(), "topic": msg.topic.decode()
+        if isinstance(msg.topic, bytes) else msg.topic,
+    })
+    with lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+consumer = PushConsumer(group, orderly=(mode == "orderly"),
+                        message_model=MessageModel.BROADCASTING if model == "broadcasting" else MessageModel.CLUSTERING)
+consumer.set_namesrv_addr(namesrv)
+consumer.subscribe(topic, on_message, expression)
+consumer.start()
+stopped = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+sys.stdout.write("started\n")
+sys.stdout.flush()
+stopped.wait()
+consumer.shutdown()

@@ -1,0 +1,162 @@
+"""Real mqnamesrv/mqbroker processes on 127.0.0.1 for the stock-client end-to-end tests."""
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN_DIR = os.environ.get("RMQ_BIN_DIR", os.path.join(ROOT, ".build", "debug"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, timeout=30.0, interval=0.1, message="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, message))
+
+
+class Process:
+    def __init__(self, name, args, log_path):
+        self.name, self.args, self.log_path = name, args, log_path
+        self.proc = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+    def stop(self):
+        self.kill(signal.SIGTERM)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+def write_properties(path, values):
+    with open(path, "w") as f:
+        for key, value in values.items():
+            f.write("%s=%s\n" % (key, value))
+
+
+class Cluster:
+    """One NameServer and one broker, each a real process with its own directory."""
+
+    def __init__(self, broker_overrides=None):
+        self.dir = tempfile.mkdtemp(prefix="rmq-e2e-")
+        self.namesrv_port = free_port()
+        self.broker_port = free_port()
+        self.namesrv_addr = "127.0.0.1:%d" % self.namesrv_port
+        self.broker_addr = "127.0.0.1:%d" % self.broker_port
+        ns_conf = os.path.join(self.dir, "namesrv.conf")
+        write_properties(ns_conf, {
+            "listenPort": self.namesrv_port, "bindAddress": "127.0.0.1",
+            "kvConfigPath": os.path.join(self.dir, "namesrv", "kvConfig.json"),
+        })
+        self.broker_conf = os.path.join(self.dir, "broker.conf")
+        broker = {
+            "brokerClusterName": "DefaultCluster", "brokerName": "broker-a", "brokerId": 0,
+            "brokerIP1": "127.0.0.1", "bindAddress": "127.0.0.1", "listenPort": self.broker_port,
+            "haListenPort": free_port(), "namesrvAddr": self.namesrv_addr,
+            "storePathRootDir": os.path.join(self.dir, "store"),
+            "mappedFileSizeCommitLog": 4 * 1024 * 1024 + 256 * 1024,
+            "maxMessageSize": 4 * 1024 * 1024 - 64 * 1024,
+            "defaultTopicQueueNums": 4,
+            # Short delays so retry and delay tests run in seconds (level 3 is the first retry).
+            "messageDelayLevel": "1s 3s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s",
+        }
+        broker.update(broker_overrides or {})
+        write_properties(self.broker_conf, broker)
+        self.namesrv = Process("mqnamesrv", [os.path.join(BIN_DIR, "mqnamesrv"), "-c", ns_conf],
+                               os.path.join(self.dir, "namesrv.log"))
+        self.broker = Process("mqbroker", [os.path.join(BIN_DIR, "mqbroker"), "-c", self.broker_conf],
+                              os.path.join(self.dir, "broker.log"))
+
+    def start(self):
+        self.namesrv.start()
+        wait_until(lambda: can_connect(self.namesrv_port), 20, message="NameServer port")
+        self.start_broker()
+        return self
+
+    def start_broker(self):
+        self.broker.start()
+        wait_until(lambda: can_connect(self.broker_port), 30, message="broker port")
+        wait_until(lambda: self.route("TBW102") is not None, 30, message="broker registration")
+
+    def route(self, topic):
+        response = invoke(self.namesrv_addr, 105, {"topic": topic})
+        return json.loads(response.body) if response.code == 0 else None
+
+    def stop(self):
+        self.broker.stop()
+        self.namesrv.stop()
+
+    def cleanup(self):
+        for process in (self.broker, self.namesrv):
+            process.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def can_connect(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Response:
+    def __init__(self, header, body):
+        self.header, self.body = header, body
+        self.code = header["code"]
+        self.ext = header.get("extFields", {})
+        self.remark = header.get("remark")
+
+
+def encode_frame(code, ext=None, body=b"", opaque=1):
+    header = json.dumps({"code": code, "language": "PYTHON", "version": 63, "opaque": opaque,
+                         "flag": 0, "remark": "", "extFields": ext or {}}).encode()
+    return struct.pack(">ii", 4 + len(header) + len(body), len(header)) + header + body
+
+
+def read_frame(sock):
+    def read_exact(count):
+        data = b""
+        while len(data) < count:
+            chunk = sock.recv(count - len(data))
+            if not chunk:
+                raise ConnectionError("closed after %d of %d bytes" % (len(data), count))
+            data += chunk
+        return data
+    length = struct.unpack(">i", read_exact(4))[0]
+    frame = read_exact(length)
+    header_length = struct.unpack(">i", frame[:4])[0] & 0xFFFFFF
+    return Response(json.loads(frame[4:4 + header_length]), frame[4 + header_length:])
+
+
+def invoke(address, code, ext=None, body=b"", timeout=10):
+    host, port = address.split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(encode_frame(code, ext, body))
+        return read_frame(sock)
