@@ -86,7 +86,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RemotingTests",
-            dependencies: ["Remoting", "Common", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "Remoting", "Common", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -56,7 +56,8 @@ public struct BrokerConfig: Sendable {
         listenPort = try reader.int("listenPort", default: 10911, range: 1...65535)
         haListenPort = try reader.int("haListenPort", default: listenPort + 1, range: 1...65535)
         bindAddress = reader.string("bindAddress", default: "0.0.0.0")
-        let namesrv = namesrvOverride ?? reader.string("namesrvAddr", default: environmentNamesrv ?? "")
+        let configured = reader.string("namesrvAddr", default: environmentNamesrv ?? "")
+        let namesrv = namesrvOverride ?? configured
         namesrvAddr = namesrv.split(separator: ";").map { String($0).trimmingCharacters() }.filter { !$0.isEmpty }
         rocketmqHome = Directories.expandHome(reader.string("rocketmqHome", default: "~"))
         storePathRootDir = Directories.expandHome(reader.string("storePathRootDir", default: "~/store"))

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test: Swift unit tests, then the end-to-end suite with the stock RocketMQ client
+# (PyPI rocketmq==0.4.4) against real mqnamesrv/mqbroker processes on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! python3 -c "import rocketmq.client, pytest" 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check "rocketmq==0.4.4" pytest
+fi
+if [ ! -f /usr/include/zlib.h ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && apt-get install -y -qq zlib1g-dev) >/dev/null
+fi
+
+echo "== swift build"
+swift build 2>&1 | tail -n 3
+echo "== swift test"
+mkdir -p .build
+status=0
+swift test > .build/swift-test.log 2>&1 || status=$?
+# Failures in full, then the runner's summary line.
+grep -E "✘|error:|Test run with" .build/swift-test.log || tail -n 30 .build/swift-test.log
+[ "$status" -eq 0 ] || exit "$status"
+echo "== end-to-end (stock C++ client)"
+RMQ_BIN_DIR="$(swift build --show-bin-path)" python3 -m pytest -q -p no:cacheprovider Tests/e2e "$@"
