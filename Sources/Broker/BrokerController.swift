@@ -88,7 +88,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
         await nameServers.shutdown()
         consumerOffsets.persistIfDirty()
         schedule.persist()
-        await store.flushAll()
+        store.flushAtShutdown()
         logger.info("broker \(config.brokerName) stopped")
     }
 
@@ -152,6 +152,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
     }
 
     public func handle(_ request: RemotingCommand, from connection: RemotingConnection) async -> RemotingCommand? {
+        logger.trace("request \(request.code) from \(connection.remoteAddress): \(request.extFields)")
         do {
             return try await process(request, from: connection)
         } catch let error as HeaderError {

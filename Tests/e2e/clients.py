@@ -2,7 +2,9 @@
 import threading
 import time
 
-from rocketmq.client import Message, MessageModel, Producer, PullConsumer, PushConsumer, SendStatus
+from rocketmq.client import Message, MessageModel, Producer, PullConsumer, PushConsumer, RecvMessage, SendStatus
+from rocketmq.exceptions import ffi_check
+from rocketmq.ffi import _CConsumeStatus, dll
 
 from harness import wait_until
 
@@ -76,9 +78,27 @@ def push_consumer(cluster, group, topic, expression="*", orderly=False, broadcas
     if instance:
         c.set_instance_name(instance)
     collector = collector or Collector()
-    c.subscribe(topic, collector, expression)
+    subscribe(c, topic, collector, expression)
     c.start()
     return c, collector
+
+
+def subscribe(consumer, topic, handler, expression):
+    """PushConsumer.subscribe through the same C API, returning the consume status explicitly.
+
+    The wheel's own wrapper re-raises the handler's exception inside `finally`, so ctypes
+    swallows it and the status the C++ client sees is undefined: RECONSUME_LATER only sometimes.
+    """
+    ffi_check(dll.Subscribe(consumer._handle, topic.encode(), expression.encode()))
+
+    def on_message(_consumer, msg):
+        try:
+            handler(RecvMessage(msg))
+        except Exception:
+            return _CConsumeStatus.RECONSUME_LATER.value
+        return _CConsumeStatus.CONSUME_SUCCESS.value
+
+    consumer._register_callback(on_message)
 
 
 def pull_all(cluster, group, topic, expression="*", rounds=3):

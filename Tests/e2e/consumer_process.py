@@ -28,7 +28,9 @@ def on_message(msg):
 consumer = PushConsumer(group, orderly=(mode == "orderly"),
                         message_model=MessageModel.BROADCASTING if model == "broadcasting" else MessageModel.CLUSTERING)
 consumer.set_namesrv_addr(namesrv)
-consumer.subscribe(topic, on_message, expression)
+from clients import subscribe  # noqa: E402
+
+subscribe(consumer, topic, on_message, expression)
 consumer.start()
 stopped = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stopped.set())

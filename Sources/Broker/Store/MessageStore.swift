@@ -111,15 +111,28 @@ public final class MessageStore: Sendable {
     }
 
     public func flushAll() async {
-        let (commitLog, queues) = state.withLock { ($0.commitLog, Array($0.consumeQueues.values)) }
         do {
-            try await NIOThreadPool.singleton.runIfActive {
-                try commitLog.flush()
-                for queue in queues { try queue.flush() }
-            }
+            try await NIOThreadPool.singleton.runIfActive { try self.flushNow() }
+        } catch is CancellationError {
+            flushAtShutdown()
         } catch {
             logger.error("flush failed: \(error)")
         }
+    }
+
+    /// The last flush of a stopping broker: on the caller's thread, so cancellation cannot skip it.
+    public func flushAtShutdown() {
+        do {
+            try flushNow()
+        } catch {
+            logger.error("flush at shutdown failed: \(error)")
+        }
+    }
+
+    func flushNow() throws {
+        let (commitLog, queues) = state.withLock { ($0.commitLog, Array($0.consumeQueues.values)) }
+        try commitLog.flush()
+        for queue in queues { try queue.flush() }
     }
 
     // MARK: put
