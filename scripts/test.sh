@@ -11,6 +11,8 @@ if [ ! -f /usr/include/zlib.h ] && command -v apt-get >/dev/null; then
     (apt-get update -qq && apt-get install -y -qq zlib1g-dev) >/dev/null
 fi
 
+echo "== swift format lint"
+swift format lint --strict -r Sources Tests
 echo "== swift build"
 swift build 2>&1 | tail -n 3
 echo "== swift test"

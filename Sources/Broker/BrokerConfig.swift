@@ -47,7 +47,9 @@ public struct BrokerConfig: Sendable {
 
     public static let defaultMessageDelayLevel = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
 
-    public init(properties: [String: String], namesrvOverride: String? = nil, environmentNamesrv: String? = nil) throws(ConfigError) {
+    public init(properties: [String: String], namesrvOverride: String? = nil, environmentNamesrv: String? = nil)
+        throws(ConfigError)
+    {
         var reader = ConfigReader(properties)
         brokerClusterName = reader.string("brokerClusterName", default: "DefaultCluster")
         brokerName = reader.string("brokerName", default: hostName())
@@ -86,10 +88,12 @@ public struct BrokerConfig: Sendable {
         compressedRegister = try reader.bool("compressedRegister", default: false)
         longPollingEnable = try reader.bool("longPollingEnable", default: true)
         shortPollingTimeMills = try reader.int("shortPollingTimeMills", default: 1000, range: 0...60_000)
-        maxTransferCountOnMessageInMemory = try reader.int("maxTransferCountOnMessageInMemory", default: 32, range: 1...10_000)
+        maxTransferCountOnMessageInMemory = try reader.int(
+            "maxTransferCountOnMessageInMemory", default: 32, range: 1...10_000)
         maxTransferBytesOnMessageInMemory = try reader.int(
             "maxTransferBytesOnMessageInMemory", default: 256 * 1024, range: 1024...(1 << 30))
-        maxFrameLength = try reader.int("maxFrameLength", default: RemotingCommand.defaultMaxFrameLength, range: 1024...(1 << 30))
+        maxFrameLength = try reader.int(
+            "maxFrameLength", default: RemotingCommand.defaultMaxFrameLength, range: 1024...(1 << 30))
         channelExpiredTimeout = try reader.int("channelExpiredTimeout", default: 120_000, range: 1000...3_600_000)
         rebalanceLockMaxLiveTime = try reader.int("rebalanceLockMaxLiveTime", default: 60_000, range: 1000...3_600_000)
         unknownKeys = reader.unknownKeys
@@ -164,7 +168,8 @@ public struct BrokerConfig: Sendable {
     var storeConfig: MessageStoreConfig {
         MessageStoreConfig(
             storePathRootDir: storePathRootDir, storePathCommitLog: storePathCommitLog,
-            mappedFileSizeCommitLog: mappedFileSizeCommitLog, consumeQueueEntriesPerFile: mappedFileSizeConsumeQueue / 20,
+            mappedFileSizeCommitLog: mappedFileSizeCommitLog,
+            consumeQueueEntriesPerFile: mappedFileSizeConsumeQueue / 20,
             flushDiskType: flushDiskType, flushIntervalCommitLog: flushIntervalCommitLog,
             flushIntervalConsumeQueue: flushIntervalConsumeQueue, delayLevelMillis: delayLevelMillis,
             maxTransferCountOnMessageInMemory: maxTransferCountOnMessageInMemory,

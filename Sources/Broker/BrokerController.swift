@@ -61,7 +61,9 @@ public final class BrokerController: Service, RemotingRequestHandler {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.store.runFlushLoop() }
             group.addTask {
-                await Self.every(millis: self.config.registerNameServerPeriod) { await self.nameServers.registerAll(self.topics.registerBody) }
+                await Self.every(millis: self.config.registerNameServerPeriod) {
+                    await self.nameServers.registerAll(self.topics.registerBody)
+                }
             }
             group.addTask {
                 await Self.every(millis: self.config.flushConsumerOffsetInterval) {
@@ -70,7 +72,9 @@ public final class BrokerController: Service, RemotingRequestHandler {
                 }
             }
             group.addTask { await Self.every(millis: 100) { self.pullHold.expire(now: currentTimeMillis()) } }
-            group.addTask { await Self.every(millis: 100) { await self.schedule.deliverDueMessages(now: currentTimeMillis()) } }
+            group.addTask {
+                await Self.every(millis: 100) { await self.schedule.deliverDueMessages(now: currentTimeMillis()) }
+            }
             group.addTask { await Self.every(millis: 10_000) { self.scanNotActiveClients() } }
             try? await gracefulShutdown()
             group.cancelAll()
@@ -121,7 +125,8 @@ public final class BrokerController: Service, RemotingRequestHandler {
         guard subscriptionGroups.findOrCreate(group)?.notifyConsumerIdsChangedEnable ?? true,
             let info = consumers.group(group)
         else { return }
-        let notice = RemotingCommand.request(code: RequestCode.notifyConsumerIdsChanged, fields: ["consumerGroup": group])
+        let notice = RemotingCommand.request(
+            code: RequestCode.notifyConsumerIdsChanged, fields: ["consumerGroup": group])
         for client in info.clients.values { client.connection.sendOneway(notice) }
     }
 

@@ -33,7 +33,8 @@ final class NameServerRegistration: Sendable {
         await forEachNameServer { address in
             let response = try await self.client.invoke(address, request, timeoutMillis: 6000)
             if response.code != ResponseCode.success {
-                self.logger.warning("register broker to name server \(address) failed: \(response.code) \(response.remark ?? "")")
+                self.logger.warning(
+                    "register broker to name server \(address) failed: \(response.code) \(response.remark ?? "")")
             }
         }
     }
@@ -61,4 +62,3 @@ final class NameServerRegistration: Sendable {
 
     func shutdown() async { await client.shutdown() }
 }
-

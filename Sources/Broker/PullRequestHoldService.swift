@@ -46,7 +46,9 @@ public final class PullRequestHoldService: Sendable {
         let woken = state.withLock { state -> [Waiter] in
             var expired: [Waiter] = []
             for (key, waiters) in state.waiters {
-                let (due, kept) = (waiters.filter { $0.deadlineMillis <= now }, waiters.filter { $0.deadlineMillis > now })
+                let (due, kept) = (
+                    waiters.filter { $0.deadlineMillis <= now }, waiters.filter { $0.deadlineMillis > now }
+                )
                 expired += due
                 state.waiters[key] = kept.isEmpty ? nil : kept
             }

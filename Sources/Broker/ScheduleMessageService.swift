@@ -31,13 +31,17 @@ final class ScheduleMessageService: Sendable {
         var delivered = 0
         for level in 1...levels {
             let queueId = Int32(level - 1)
-            var offset = max(offsets.withLock { $0[level] ?? 0 }, store.minOffsetInQueue(SystemTopics.schedule, queueId))
+            var offset = max(
+                offsets.withLock { $0[level] ?? 0 }, store.minOffsetInQueue(SystemTopics.schedule, queueId))
             let start = offset
-            while let entry = store.consumeQueueEntry(SystemTopics.schedule, queueId, at: offset), entry.tagsCode <= now {
+            while let entry = store.consumeQueueEntry(SystemTopics.schedule, queueId, at: offset), entry.tagsCode <= now
+            {
                 if let parked = store.lookMessage(atCommitLogOffset: entry.commitLogOffset) {
                     let result = await store.putMessages([Self.restore(parked, now: now)])
                     guard result.status == .putOK || result.status == .flushDiskTimeout else {
-                        logger.error("delivering delayed message at \(entry.commitLogOffset) failed: \(result.status); will retry")
+                        logger.error(
+                            "delivering delayed message at \(entry.commitLogOffset) failed: \(result.status); will retry"
+                        )
                         break
                     }
                     delivered += 1
@@ -67,6 +71,10 @@ final class ScheduleMessageService: Sendable {
 
     func persist() {
         let snapshot = offsets.withLock { $0 }
-        file.save(.object(["offsetTable": .object(Dictionary(uniqueKeysWithValues: snapshot.map { (String($0.key), JSONValue.int($0.value)) }))]))
+        file.save(
+            .object([
+                "offsetTable": .object(
+                    Dictionary(uniqueKeysWithValues: snapshot.map { (String($0.key), JSONValue.int($0.value)) }))
+            ]))
     }
 }

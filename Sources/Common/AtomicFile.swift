@@ -1,9 +1,9 @@
 import SystemPackage
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Small state files (offsets, topics, KV config) written so a crash leaves either the old or
@@ -14,7 +14,8 @@ public enum AtomicFile {
         try Directories.create(directory)
         let temporary = path + ".tmp"
         let fd = try FileDescriptor.open(
-            FilePath(temporary), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            FilePath(temporary), .writeOnly, options: [.create, .truncate],
+            permissions: [.ownerReadWrite, .groupRead, .otherRead])
         try fd.closeAfter {
             _ = try fd.writeAll(Array(text.utf8))
             try fd.fsync()
@@ -90,9 +91,9 @@ extension FileDescriptor {
     /// `fsync(2)`: the data and metadata of this file reach the device.
     public func fsync() throws {
         #if canImport(Glibc)
-        guard Glibc.fsync(rawValue) == 0 else { throw Errno(rawValue: errno) }
+            guard Glibc.fsync(rawValue) == 0 else { throw Errno(rawValue: errno) }
         #else
-        guard Darwin.fsync(rawValue) == 0 else { throw Errno(rawValue: errno) }
+            guard Darwin.fsync(rawValue) == 0 else { throw Errno(rawValue: errno) }
         #endif
     }
 }

@@ -15,7 +15,9 @@ public struct ConfigReader {
         return values[key]?.trimmingCharacters() ?? value
     }
 
-    public mutating func int(_ key: String, default value: Int, range: ClosedRange<Int> = 0...Int.max) throws(ConfigError) -> Int {
+    public mutating func int(_ key: String, default value: Int, range: ClosedRange<Int> = 0...Int.max)
+        throws(ConfigError) -> Int
+    {
         knownKeys.insert(key)
         guard let text = values[key]?.trimmingCharacters() else { return value }
         guard let parsed = Int(text), range.contains(parsed) else {
@@ -36,7 +38,9 @@ public struct ConfigReader {
 
     public mutating func oneOf(_ key: String, default value: String, allowed: [String]) throws(ConfigError) -> String {
         let text = string(key, default: value)
-        guard allowed.contains(text) else { throw ConfigError("\(key)=\(text) is not one of \(allowed.joined(separator: ", "))") }
+        guard allowed.contains(text) else {
+            throw ConfigError("\(key)=\(text) is not one of \(allowed.joined(separator: ", "))")
+        }
         return text
     }
 
@@ -51,4 +55,3 @@ extension String {
         return String(scalars)
     }
 }
-

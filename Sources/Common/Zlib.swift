@@ -58,9 +58,10 @@ public enum Zlib {
 /// CRC32 (IEEE, as `java.util.zip.CRC32`), the BODYCRC of stored messages.
 public enum CRC32 {
     public static func checksum<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> UInt32 {
-        let value = bytes.withContiguousStorageIfAvailable { pointer in
-            crc32(0, pointer.baseAddress, uInt(pointer.count))
-        } ?? Array(bytes).withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
+        let value =
+            bytes.withContiguousStorageIfAvailable { pointer in
+                crc32(0, pointer.baseAddress, uInt(pointer.count))
+            } ?? Array(bytes).withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
         return UInt32(truncatingIfNeeded: value)
     }
 

@@ -18,7 +18,9 @@ public final class NameServerProcessor: RemotingRequestHandler {
         self.clock = clock
         var kv = KVConfigManager()
         do {
-            if let text = try AtomicFile.read(config.kvConfigPath) { kv = KVConfigManager(json: try JSONValue.parse(text)) }
+            if let text = try AtomicFile.read(config.kvConfigPath) {
+                kv = KVConfigManager(json: try JSONValue.parse(text))
+            }
         } catch {
             logger.error("cannot load KV config \(config.kvConfigPath): \(error); starting with an empty table")
         }
@@ -64,7 +66,9 @@ public final class NameServerProcessor: RemotingRequestHandler {
             let address = try request.string("brokerAddr")
             let name = try request.string("brokerName")
             let id = try request.int64("brokerId")
-            routes.withLock { $0.unregisterBroker(clusterName: cluster, brokerAddr: address, brokerName: name, brokerId: id) }
+            routes.withLock {
+                $0.unregisterBroker(clusterName: cluster, brokerAddr: address, brokerName: name, brokerId: id)
+            }
             logger.info("broker unregistered: \(name) id \(id) at \(address)")
             return request.response(code: ResponseCode.success)
         case RequestCode.getRouteInfoByTopic: return try routeInfo(request)
@@ -86,8 +90,10 @@ public final class NameServerProcessor: RemotingRequestHandler {
             let version = DataVersion(json: (try? JSONValue.parse(request.bodyBytes)) ?? .null)
             let now = clock()
             let (changed, stored) = routes.withLock { table in
-                (table.isBrokerTopicConfigChanged(brokerAddr: address, dataVersion: version, now: now),
-                    table.brokerLiveTable[address]?.dataVersion)
+                (
+                    table.isBrokerTopicConfigChanged(brokerAddr: address, dataVersion: version, now: now),
+                    table.brokerLiveTable[address]?.dataVersion
+                )
             }
             return request.response(
                 code: ResponseCode.success, fields: ["changed": String(changed)],
@@ -98,7 +104,8 @@ public final class NameServerProcessor: RemotingRequestHandler {
             let count = routes.withLock { $0.setWritePermission(brokerName: name, writable: writable) }
             return request.response(
                 code: ResponseCode.success, fields: [writable ? "addTopicCount" : "wipeTopicCount": String(count)])
-        case RequestCode.putKVConfig, RequestCode.getKVConfig, RequestCode.deleteKVConfig, RequestCode.getKVListByNamespace:
+        case RequestCode.putKVConfig, RequestCode.getKVConfig, RequestCode.deleteKVConfig,
+            RequestCode.getKVListByNamespace:
             return try kvRequest(request)
         default:
             return request.response(
@@ -136,7 +143,9 @@ public final class NameServerProcessor: RemotingRequestHandler {
         let orderConfig = kvConfig.withLock { $0.table[Self.orderTopicNamespace] } ?? [:]
         let responseBody: ByteBuffer? =
             orderConfig.isEmpty
-            ? nil : ByteBuffer(bytes: JSONValue.object(["table": .object(orderConfig.mapValues { .string($0) })]).serializedBytes())
+            ? nil
+            : ByteBuffer(
+                bytes: JSONValue.object(["table": .object(orderConfig.mapValues { .string($0) })]).serializedBytes())
         return request.response(code: ResponseCode.success, fields: fields, body: responseBody)
     }
 
@@ -181,7 +190,8 @@ public final class NameServerProcessor: RemotingRequestHandler {
             return request.response(code: ResponseCode.success, fields: ["value": value])
         default:
             guard let table = kvConfig.withLock({ $0.table[namespace] }) else {
-                return request.response(code: ResponseCode.queryNotFound, remark: "No config item, Namespace: \(namespace)")
+                return request.response(
+                    code: ResponseCode.queryNotFound, remark: "No config item, Namespace: \(namespace)")
             }
             let body = JSONValue.object(["table": .object(table.mapValues { .string($0) })])
             return request.response(code: ResponseCode.success, bodyBytes: body.serializedBytes())

@@ -23,16 +23,19 @@ public struct NamesrvConfig: Sendable {
         orderMessageEnable = try reader.bool("orderMessageEnable", default: false)
         listenPort = try reader.int("listenPort", default: 9876, range: 0...65535)
         bindAddress = reader.string("bindAddress", default: "0.0.0.0")
-        scanNotActiveBrokerInterval = try reader.int("scanNotActiveBrokerInterval", default: 10_000, range: 10...3_600_000)
+        scanNotActiveBrokerInterval = try reader.int(
+            "scanNotActiveBrokerInterval", default: 10_000, range: 10...3_600_000)
         brokerChannelExpiredTime = try reader.int("brokerChannelExpiredTime", default: 120_000, range: 100...86_400_000)
-        maxFrameLength = try reader.int("maxFrameLength", default: RemotingCommand.defaultMaxFrameLength, range: 1024...(1 << 30))
+        maxFrameLength = try reader.int(
+            "maxFrameLength", default: RemotingCommand.defaultMaxFrameLength, range: 1024...(1 << 30))
         unknownKeys = reader.unknownKeys
     }
 
     /// What `mqnamesrv -p` prints.
     public var effectiveProperties: [String: String] {
         [
-            "rocketmqHome": rocketmqHome, "kvConfigPath": kvConfigPath, "orderMessageEnable": String(orderMessageEnable),
+            "rocketmqHome": rocketmqHome, "kvConfigPath": kvConfigPath,
+            "orderMessageEnable": String(orderMessageEnable),
             "listenPort": String(listenPort), "bindAddress": bindAddress,
             "scanNotActiveBrokerInterval": String(scanNotActiveBrokerInterval),
             "brokerChannelExpiredTime": String(brokerChannelExpiredTime), "maxFrameLength": String(maxFrameLength),

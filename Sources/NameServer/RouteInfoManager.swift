@@ -88,7 +88,8 @@ public struct RouteInfoManager: Sendable {
         return result
     }
 
-    public mutating func unregisterBroker(clusterName: String, brokerAddr: String, brokerName: String, brokerId: Int64) {
+    public mutating func unregisterBroker(clusterName: String, brokerAddr: String, brokerName: String, brokerId: Int64)
+    {
         brokerLiveTable[brokerAddr] = nil
         guard var brokerData = brokerAddrTable[brokerName] else { return }
         if brokerData.brokerAddrs[brokerId] == brokerAddr { brokerData.brokerAddrs[brokerId] = nil }

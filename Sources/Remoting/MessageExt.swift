@@ -97,7 +97,8 @@ public enum StoredMessageCodec {
         let properties = Array(MessageProperties.encode(message.properties).utf8)
         precondition(topic.count <= MessageExt.maxTopicLength, "topic \(message.topic) too long")
         precondition(properties.count <= MessageExt.maxPropertiesLength, "properties too long")
-        let total = encodedLength(bodyLength: message.body.count, topicLength: topic.count, propertiesLength: properties.count)
+        let total = encodedLength(
+            bodyLength: message.body.count, topicLength: topic.count, propertiesLength: properties.count)
         out.reserveCapacity(minimumWritableBytes: total)
         out.writeInteger(Int32(total))
         out.writeInteger(MessageExt.magicCode)
@@ -130,7 +131,9 @@ public enum StoredMessageCodec {
     }
 
     /// Reads one record from the front of `buffer`, consuming it.
-    public static func decode(from buffer: inout ByteBuffer, readBody: Bool = true) throws(MessageDecodeError) -> MessageExt {
+    public static func decode(from buffer: inout ByteBuffer, readBody: Bool = true) throws(MessageDecodeError)
+        -> MessageExt
+    {
         let start = buffer.readerIndex
         guard let total = buffer.getInteger(at: start, as: Int32.self) else { throw .truncated(at: 0) }
         guard total >= fixedLength, Int(total) <= buffer.readableBytes else {
@@ -251,13 +254,19 @@ public struct BatchedMessage: Sendable, Equatable {
         var messages: [BatchedMessage] = []
         while buffer.readableBytes > 0 {
             let at = buffer.readerIndex
-            guard let total = buffer.readInteger(as: Int32.self), buffer.readableBytes >= 16 else { throw .truncated(at: at) }
-            guard total >= 22, Int(total) - 4 <= buffer.readableBytes else { throw .badLength(field: "batch total", value: Int(total)) }
+            guard let total = buffer.readInteger(as: Int32.self), buffer.readableBytes >= 16 else {
+                throw .truncated(at: at)
+            }
+            guard total >= 22, Int(total) - 4 <= buffer.readableBytes else {
+                throw .badLength(field: "batch total", value: Int(total))
+            }
             _ = buffer.readInteger(as: Int32.self)  // magic, sent as 0
             _ = buffer.readInteger(as: Int32.self)  // body CRC, sent as 0
             let flag = buffer.readInteger(as: Int32.self)!
             let bodyLength = Int(buffer.readInteger(as: Int32.self)!)
-            guard bodyLength >= 0, bodyLength + 2 <= Int(total) - 20 else { throw .badLength(field: "batch body", value: bodyLength) }
+            guard bodyLength >= 0, bodyLength + 2 <= Int(total) - 20 else {
+                throw .badLength(field: "batch body", value: bodyLength)
+            }
             let body = buffer.readBytes(length: bodyLength)!
             let propertiesLength = Int(buffer.readInteger(as: Int16.self)!)
             guard propertiesLength >= 0, 20 + bodyLength + 2 + propertiesLength == Int(total) else {

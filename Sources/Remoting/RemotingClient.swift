@@ -15,7 +15,8 @@ public final class RemotingClient: Sendable {
     private let connections = NIOLockedValueBox<[String: EventLoopFuture<RemotingConnection>]>([:])
 
     public init(
-        maxFrameLength: Int = RemotingCommand.defaultMaxFrameLength, requestHandler: (any RemotingRequestHandler)? = nil,
+        maxFrameLength: Int = RemotingCommand.defaultMaxFrameLength,
+        requestHandler: (any RemotingRequestHandler)? = nil,
         logger: Logger, connectTimeoutMillis: Int64 = 3000, threads: Int = 1
     ) {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
@@ -99,4 +100,3 @@ public final class RemotingClient: Sendable {
         try? await group.shutdownGracefully()
     }
 }
-

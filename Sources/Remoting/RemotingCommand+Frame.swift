@@ -13,7 +13,8 @@ public enum RemotingDecodeError: Error, Sendable, Equatable, CustomStringConvert
         switch self {
         case .frameTooLarge(let length, let limit): "frame of \(length) bytes exceeds the limit of \(limit)"
         case .frameTooShort(let length): "frame length \(length) is shorter than its header-length word"
-        case .headerLengthOutOfRange(let header, let frame): "header length \(header) does not fit frame length \(frame)"
+        case .headerLengthOutOfRange(let header, let frame):
+            "header length \(header) does not fit frame length \(frame)"
         case .unknownSerializeType(let type): "unknown serialization type \(type)"
         case .badJSONHeader(let reason): "bad JSON header: \(reason)"
         case .badBinaryHeader(let reason): "bad ROCKETMQ header: \(reason)"

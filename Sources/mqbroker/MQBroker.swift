@@ -5,7 +5,7 @@ import Logging
 import ServiceLifecycle
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @main
@@ -33,7 +33,8 @@ struct MQBroker: AsyncParsableCommand {
         let environmentNamesrv = getenv("NAMESRV_ADDR").map { String(cString: $0) }
         let config: BrokerConfig
         do {
-            config = try BrokerConfig(properties: properties, namesrvOverride: namesrvAddr, environmentNamesrv: environmentNamesrv)
+            config = try BrokerConfig(
+                properties: properties, namesrvOverride: namesrvAddr, environmentNamesrv: environmentNamesrv)
         } catch {
             throw ValidationError("invalid config: \(error)")
         }

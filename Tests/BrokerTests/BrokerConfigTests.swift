@@ -42,7 +42,8 @@ struct BrokerConfigTests {
 
     @Test func commandLineNameServerWinsAndUnknownKeysAreReported() throws {
         let config = try BrokerConfig(
-            properties: ["brokerName": "b", "namesrvAddr": "1.1.1.1:1", "fancyKey": "1"], namesrvOverride: "127.0.0.1:9876")
+            properties: ["brokerName": "b", "namesrvAddr": "1.1.1.1:1", "fancyKey": "1"],
+            namesrvOverride: "127.0.0.1:9876")
         #expect(config.namesrvAddr == ["127.0.0.1:9876"])
         #expect(config.unknownKeys == ["fancyKey"])
     }

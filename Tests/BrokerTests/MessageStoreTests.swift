@@ -3,11 +3,11 @@ import NIOCore
 import Remoting
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 @testable import Broker
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 struct MessageStoreTests {
     @Test func putAssignsQueueOffsetsAndReadsBackWithTagFilter() async throws {
@@ -20,7 +20,8 @@ struct MessageStoreTests {
             #expect(result.status == .putOK && result.appended[0].queueOffset == Int64(i))
         }
         #expect(store.maxOffsetInQueue("T", 0) == 6 && store.minOffsetInQueue("T", 0) == 0)
-        let onlyA = store.getMessage(topic: "T", queueId: 0, offset: 0, maxCount: 32, filter: SubscriptionExpression("A"))
+        let onlyA = store.getMessage(
+            topic: "T", queueId: 0, offset: 0, maxCount: 32, filter: SubscriptionExpression("A"))
         #expect(onlyA.status == .found && onlyA.messageCount == 3 && onlyA.nextBeginOffset == 6)
         let bodies = try StoredMessageCodec.decodeAll(onlyA.messages).map { String(decoding: $0.body, as: UTF8.self) }
         #expect(bodies == ["m0", "m2", "m4"])
@@ -33,7 +34,9 @@ struct MessageStoreTests {
         defer { directory.cleanup() }
         let store = MessageStore(config: storeConfig(directory.path), logger: testLogger) { _ in }
         try store.start()
-        #expect(store.getMessage(topic: "T", queueId: 0, offset: 0, maxCount: 1, filter: nil).status == .noMatchedLogicQueue)
+        #expect(
+            store.getMessage(topic: "T", queueId: 0, offset: 0, maxCount: 1, filter: nil).status == .noMatchedLogicQueue
+        )
         _ = await store.putMessages([makeMessage("T", body: "x")])
         let overflowOne = store.getMessage(topic: "T", queueId: 0, offset: 1, maxCount: 1, filter: nil)
         #expect(overflowOne.status == .offsetOverflowOne && overflowOne.nextBeginOffset == 1)
@@ -90,7 +93,8 @@ struct MessageStoreTests {
         let directory = TemporaryDirectory()
         defer { directory.cleanup() }
         do {
-            let store = MessageStore(config: storeConfig(directory.path, entriesPerFile: 4), logger: testLogger) { _ in }
+            let store = MessageStore(config: storeConfig(directory.path, entriesPerFile: 4), logger: testLogger) { _ in
+            }
             try store.start()
             for i in 0..<7 { _ = await store.putMessages([makeMessage("T", body: "m\(i)")]) }
         }

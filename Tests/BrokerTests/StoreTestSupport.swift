@@ -2,11 +2,11 @@ import Common
 import Logging
 import Remoting
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 @testable import Broker
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A fresh directory under /tmp, removed by `cleanup()`.
 struct TemporaryDirectory {

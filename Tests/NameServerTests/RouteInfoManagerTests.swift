@@ -7,7 +7,10 @@ struct RouteInfoManagerTests {
     static func body(_ topics: [String], counter: Int64 = 1) -> RegisterBrokerBody {
         RegisterBrokerBody(
             dataVersion: DataVersion(timestamp: 1, counter: counter),
-            topicConfigTable: Dictionary(uniqueKeysWithValues: topics.map { ($0, TopicConfig(topicName: $0, readQueueNums: 4, writeQueueNums: 4)) }))
+            topicConfigTable: Dictionary(
+                uniqueKeysWithValues: topics.map {
+                    ($0, TopicConfig(topicName: $0, readQueueNums: 4, writeQueueNums: 4))
+                }))
     }
 
     static func register(
@@ -26,7 +29,10 @@ struct RouteInfoManagerTests {
         var routes = RouteInfoManager()
         _ = Self.register(&routes, now: 0)
         let route = try #require(routes.topicRoute("TopicTest"))
-        #expect(route.brokerDatas == [BrokerData(cluster: "DefaultCluster", brokerName: "broker-a", brokerAddrs: [0: "127.0.0.1:10911"])])
+        #expect(
+            route.brokerDatas == [
+                BrokerData(cluster: "DefaultCluster", brokerName: "broker-a", brokerAddrs: [0: "127.0.0.1:10911"])
+            ])
         #expect(route.queueDatas.map(\.writeQueueNums) == [4])
         #expect(routes.topicRoute("Unknown") == nil)
         #expect(routes.allTopics == ["TopicTest"])
@@ -56,7 +62,8 @@ struct RouteInfoManagerTests {
     @Test func brokersExpireAfterTheTimeoutWithAnInjectedClock() {
         var routes = RouteInfoManager()
         _ = Self.register(&routes, now: 1_000)
-        _ = Self.register(&routes, name: "broker-b", address: "127.0.0.1:20911", topics: ["TopicTest", "OnlyB"], now: 100_000)
+        _ = Self.register(
+            &routes, name: "broker-b", address: "127.0.0.1:20911", topics: ["TopicTest", "OnlyB"], now: 100_000)
         #expect(routes.scanNotActiveBrokers(now: 120_000, expiryMillis: 120_000).isEmpty)
         #expect(routes.scanNotActiveBrokers(now: 121_001, expiryMillis: 120_000) == ["127.0.0.1:10911"])
         #expect(routes.topicRoute("TopicTest")?.brokerDatas.map(\.brokerName) == ["broker-b"])
@@ -85,7 +92,8 @@ struct RouteInfoManagerTests {
         _ = Self.register(&routes, topics: ["A", "B"], now: 0)
         routes.deleteTopic("A", clusterName: nil)
         #expect(routes.allTopics == ["B"])
-        routes.unregisterBroker(clusterName: "DefaultCluster", brokerAddr: "127.0.0.1:10911", brokerName: "broker-a", brokerId: 0)
+        routes.unregisterBroker(
+            clusterName: "DefaultCluster", brokerAddr: "127.0.0.1:10911", brokerName: "broker-a", brokerId: 0)
         #expect(routes.topicRoute("B") == nil && routes.brokerLiveTable.isEmpty)
     }
 

@@ -33,7 +33,9 @@ struct FrameCodecTests {
     }
 
     @Test func cppClientHeaderWithNumericExtValuesIsReadAsStrings() throws {
-        let header = #"{"code":105,"language":"CPP","version":63,"opaque":0,"flag":0,"remark":"","extFields":{"topic":"TopicTest","queueId":3,"AccessKey":""}}"# + "\n"
+        let header =
+            #"{"code":105,"language":"CPP","version":63,"opaque":0,"flag":0,"remark":"","extFields":{"topic":"TopicTest","queueId":3,"AccessKey":""}}"#
+            + "\n"
         var frame = ByteBuffer()
         frame.writeInteger(Int32(4 + header.utf8.count))
         frame.writeInteger(Int32(header.utf8.count))
@@ -117,7 +119,9 @@ struct RemotingEquatableDecoder: ByteToMessageDecoder {
         context.fireChannelRead(wrapInboundOut(RemotingCommandEquatable(command)))
         return .continue
     }
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
+        -> DecodingState
+    {
         try decode(context: context, buffer: &buffer)
     }
 }

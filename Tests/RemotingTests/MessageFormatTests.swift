@@ -83,7 +83,8 @@ struct MessageFormatTests {
 
 struct JSONTests {
     @Test func fastjsonRouteWithUnquotedKeysParses() throws {
-        let text = #"{"brokerDatas":[{"brokerAddrs":{0:"127.0.0.1:10911",1:"127.0.0.1:10921"},"brokerName":"broker-a","cluster":"DefaultCluster"}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSynFlag":0,"writeQueueNums":4}]}"#
+        let text =
+            #"{"brokerDatas":[{"brokerAddrs":{0:"127.0.0.1:10911",1:"127.0.0.1:10921"},"brokerName":"broker-a","cluster":"DefaultCluster"}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSynFlag":0,"writeQueueNums":4}]}"#
         let route = try #require(TopicRouteData(json: try JSONValue.parse(text)))
         #expect(route.brokerDatas[0].brokerAddrs == [0: "127.0.0.1:10911", 1: "127.0.0.1:10921"])
         #expect(route.queueDatas[0].writeQueueNums == 4 && route.queueDatas[0].perm == 6)
@@ -114,7 +115,9 @@ struct JSONTests {
     }
 
     @Test func heartbeatFromCppClientParses() throws {
-        let text = #"{"clientID":"26650-127.0.0.1@DEFAULT","consumerDataSet":[{"consumeFromWhere":0,"consumeType":1,"groupName":"CG","messageModel":1,"subscriptionDataSet":[{"codeSet":[0,0],"subString":"TagA || TagC","subVersion":"1795302457930","tagsSet":["TagA","TagC"],"topic":"TopicTest"}]}],"producerDataSet":[{"groupName":"PG"}]}"# + "\n"
+        let text =
+            #"{"clientID":"26650-127.0.0.1@DEFAULT","consumerDataSet":[{"consumeFromWhere":0,"consumeType":1,"groupName":"CG","messageModel":1,"subscriptionDataSet":[{"codeSet":[0,0],"subString":"TagA || TagC","subVersion":"1795302457930","tagsSet":["TagA","TagC"],"topic":"TopicTest"}]}],"producerDataSet":[{"groupName":"PG"}]}"#
+            + "\n"
         let heartbeat = try #require(HeartbeatData(json: try JSONValue.parse(text)))
         #expect(heartbeat.producerGroups == ["PG"])
         let consumer = heartbeat.consumers[0]

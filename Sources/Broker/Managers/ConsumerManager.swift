@@ -31,7 +31,8 @@ public final class ConsumerManager: Sendable {
     public func register(_ data: ConsumerData, client: ClientChannelInfo) -> Bool {
         groups.withLock { groups in
             var info = groups[data.groupName] ?? ConsumerGroupInfo(groupName: data.groupName)
-            let isNew = info.clients[client.clientId] == nil
+            let isNew =
+                info.clients[client.clientId] == nil
                 || info.clients[client.clientId]!.connection.id != client.connection.id
             info.clients[client.clientId] = client
             info.consumeType = data.consumeType

@@ -56,7 +56,8 @@ public final class ConsumerOffsetManager: Sendable {
             return .object([
                 "offsetTable": .object(
                     state.table.mapValues { queues in
-                        .object(Dictionary(uniqueKeysWithValues: queues.map { (String($0.key), JSONValue.int($0.value)) }))
+                        .object(
+                            Dictionary(uniqueKeysWithValues: queues.map { (String($0.key), JSONValue.int($0.value)) }))
                     })
             ])
         }

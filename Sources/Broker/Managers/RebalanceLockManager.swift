@@ -1,3 +1,5 @@
+import Remoting
+
 /// Orderly consumers' queue locks (`RebalanceLockManager`): one owner client per group and queue,
 /// expiring after `lockMaxLiveMillis` without renewal. A pure value; time comes in as `now`.
 public struct RebalanceLockManager: Sendable {
@@ -41,5 +43,3 @@ public struct RebalanceLockManager: Sendable {
 
 /// A queue as the lock table keys it.
 public typealias MessageQueueKey = Remoting.MessageQueue
-
-import Remoting

@@ -20,7 +20,8 @@ public struct SubscriptionGroupConfig: Sendable, Equatable {
     var json: JSONValue {
         .object([
             "groupName": .string(groupName), "consumeEnable": .bool(consumeEnable),
-            "consumeFromMinEnable": .bool(consumeFromMinEnable), "consumeBroadcastEnable": .bool(consumeBroadcastEnable),
+            "consumeFromMinEnable": .bool(consumeFromMinEnable),
+            "consumeBroadcastEnable": .bool(consumeBroadcastEnable),
             "retryQueueNums": .int(retryQueueNums), "retryMaxTimes": .int(retryMaxTimes), "brokerId": .int(brokerId),
             "whichBrokerWhenConsumeSlowly": .int(whichBrokerWhenConsumeSlowly),
             "notifyConsumerIdsChangedEnable": .bool(notifyConsumerIdsChangedEnable),

@@ -46,7 +46,8 @@ public final class TopicConfigManager: Sendable {
             topics.append(
                 TopicConfig(
                     topicName: SystemTopics.autoCreateTopicKey, readQueueNums: config.defaultTopicQueueNums,
-                    writeQueueNums: config.defaultTopicQueueNums, perm: Permission.inherit | Permission.read | Permission.write))
+                    writeQueueNums: config.defaultTopicQueueNums,
+                    perm: Permission.inherit | Permission.read | Permission.write))
         }
         return topics
     }
@@ -87,7 +88,8 @@ public final class TopicConfigManager: Sendable {
             else { return }
             let queues = max(1, min(clientDefaultTopicQueueNums, template.writeQueueNums))
             let created = TopicConfig(
-                topicName: topic, readQueueNums: queues, writeQueueNums: queues, perm: template.perm & ~Permission.inherit,
+                topicName: topic, readQueueNums: queues, writeQueueNums: queues,
+                perm: template.perm & ~Permission.inherit,
                 topicFilterType: template.topicFilterType, topicSysFlag: topicSysFlag)
             state.table[topic] = created
             result = (created, true)
@@ -102,7 +104,8 @@ public final class TopicConfigManager: Sendable {
             if let existing = state.table[topic] {
                 result = (existing, false)
             } else {
-                let created = TopicConfig(topicName: topic, readQueueNums: queueNums, writeQueueNums: queueNums, perm: perm)
+                let created = TopicConfig(
+                    topicName: topic, readQueueNums: queueNums, writeQueueNums: queueNums, perm: perm)
                 state.table[topic] = created
                 result = (created, true)
             }

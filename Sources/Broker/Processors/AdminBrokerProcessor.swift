@@ -12,14 +12,16 @@ struct AdminBrokerProcessor: Sendable {
             return request.response(code: ResponseCode.systemError, remark: problem)
         }
         if topic == broker.config.brokerClusterName {
-            return request.response(code: ResponseCode.systemError, remark: "the topic[\(topic)] is conflict with system reserved words.")
+            return request.response(
+                code: ResponseCode.systemError, remark: "the topic[\(topic)] is conflict with system reserved words.")
         }
         let config = TopicConfig(
             topicName: topic, readQueueNums: try request.int32("readQueueNums"),
             writeQueueNums: try request.int32("writeQueueNums"), perm: try request.int32("perm"),
             topicFilterType: request.optionalString("topicFilterType") ?? TopicConfig.singleTag,
             topicSysFlag: Int32(try request.optionalInt64("topicSysFlag") ?? 0), order: request.bool("order"))
-        guard config.readQueueNums > 0, config.writeQueueNums > 0, config.readQueueNums <= 1024, config.writeQueueNums <= 1024
+        guard config.readQueueNums > 0, config.writeQueueNums > 0, config.readQueueNums <= 1024,
+            config.writeQueueNums <= 1024
         else {
             return request.response(code: ResponseCode.systemError, remark: "queue numbers must be in 1...1024")
         }
@@ -49,9 +51,11 @@ struct AdminBrokerProcessor: Sendable {
         let store = broker.store
         switch request.code {
         case RequestCode.getMaxOffset:
-            return request.response(code: ResponseCode.success, fields: ["offset": String(store.maxOffsetInQueue(topic, queueId))])
+            return request.response(
+                code: ResponseCode.success, fields: ["offset": String(store.maxOffsetInQueue(topic, queueId))])
         case RequestCode.getMinOffset:
-            return request.response(code: ResponseCode.success, fields: ["offset": String(store.minOffsetInQueue(topic, queueId))])
+            return request.response(
+                code: ResponseCode.success, fields: ["offset": String(store.minOffsetInQueue(topic, queueId))])
         case RequestCode.getEarliestMsgStoretime:
             let time = store.storeTime(topic, queueId, at: store.minOffsetInQueue(topic, queueId)) ?? -1
             return request.response(code: ResponseCode.success, fields: ["timestamp": String(time)])
@@ -96,7 +100,8 @@ struct AdminBrokerProcessor: Sendable {
             "bootTimestamp": .string(String(broker.bootTimestamp)),
             "brokerRole": .string(broker.config.brokerRole.rawValue),
         ]
-        return request.response(code: ResponseCode.success, bodyBytes: JSONValue.object(["table": .object(table)]).serializedBytes())
+        return request.response(
+            code: ResponseCode.success, bodyBytes: JSONValue.object(["table": .object(table)]).serializedBytes())
     }
 
     func allSubscriptionGroups(_ request: RemotingCommand) -> RemotingCommand {
@@ -106,7 +111,8 @@ struct AdminBrokerProcessor: Sendable {
     func viewMessageById(_ request: RemotingCommand) throws -> RemotingCommand {
         let offset = try request.int64("offset")
         guard let record = broker.store.readRecord(atCommitLogOffset: offset) else {
-            return request.response(code: ResponseCode.systemError, remark: "can not find message by the offset, \(offset)")
+            return request.response(
+                code: ResponseCode.systemError, remark: "can not find message by the offset, \(offset)")
         }
         return request.response(code: ResponseCode.success, body: record)
     }

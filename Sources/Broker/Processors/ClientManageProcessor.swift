@@ -7,7 +7,8 @@ struct ClientManageProcessor: Sendable {
     let broker: BrokerController
 
     func heartbeat(_ request: RemotingCommand, from connection: RemotingConnection) async throws -> RemotingCommand {
-        broker.logger.trace("heartbeat from \(connection.remoteAddress): \(String(decoding: request.bodyBytes, as: UTF8.self))")
+        broker.logger.trace(
+            "heartbeat from \(connection.remoteAddress): \(String(decoding: request.bodyBytes, as: UTF8.self))")
         guard let heartbeat = HeartbeatData(json: try JSONValue.parse(request.bodyBytes)) else {
             return request.response(code: ResponseCode.systemError, remark: "bad heartbeat body: no clientID")
         }
@@ -15,14 +16,18 @@ struct ClientManageProcessor: Sendable {
             connection: connection, clientId: heartbeat.clientID, language: request.language, version: request.version,
             lastUpdateMillis: currentTimeMillis())
         for consumer in heartbeat.consumers {
-            if let groupConfig = broker.subscriptionGroups.findOrCreate(consumer.groupName), consumer.messageModel == .clustering {
+            if let groupConfig = broker.subscriptionGroups.findOrCreate(consumer.groupName),
+                consumer.messageModel == .clustering
+            {
                 let retry = SystemTopics.retryTopic(for: consumer.groupName)
                 let (_, created) = broker.topics.createTopicIfAbsent(
                     retry, queueNums: groupConfig.retryQueueNums, perm: Permission.read | Permission.write)
                 if created { await broker.registerWithNameServers() }
             }
             if broker.consumers.register(consumer, client: client) {
-                broker.logger.info("new consumer connected, group: \(consumer.groupName) \(consumer.consumeType.rawValue) \(consumer.messageModel.rawValue) client: \(heartbeat.clientID) \(connection.remoteAddress)")
+                broker.logger.info(
+                    "new consumer connected, group: \(consumer.groupName) \(consumer.consumeType.rawValue) \(consumer.messageModel.rawValue) client: \(heartbeat.clientID) \(connection.remoteAddress)"
+                )
                 broker.notifyConsumerIdsChanged(consumer.groupName)
             }
         }
@@ -37,7 +42,9 @@ struct ClientManageProcessor: Sendable {
         if let group = request.optionalString("producerGroup") {
             broker.producers.unregister(group: group, clientId: clientId)
         }
-        if let group = request.optionalString("consumerGroup"), broker.consumers.unregister(group: group, clientId: clientId) {
+        if let group = request.optionalString("consumerGroup"),
+            broker.consumers.unregister(group: group, clientId: clientId)
+        {
             broker.logger.info("unregister consumer ok, group: \(group) client: \(clientId)")
             broker.notifyConsumerIdsChanged(group)
         }
@@ -48,7 +55,8 @@ struct ClientManageProcessor: Sendable {
         let body = try JSONValue.parse(request.bodyBytes)
         let type = body["subscriptionData"]?["expressionType"]?.text ?? "TAG"
         guard type == "TAG" else {
-            return request.response(code: ResponseCode.systemError, remark: "expression type \(type) is not supported, only TAG")
+            return request.response(
+                code: ResponseCode.systemError, remark: "expression type \(type) is not supported, only TAG")
         }
         return request.response(code: ResponseCode.success)
     }
@@ -74,7 +82,8 @@ struct ClientManageProcessor: Sendable {
         if broker.store.minOffsetInQueue(topic, queueId) <= 0 {
             return request.response(code: ResponseCode.success, fields: ["offset": "0"])
         }
-        return request.response(code: ResponseCode.queryNotFound, remark: "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
+        return request.response(
+            code: ResponseCode.queryNotFound, remark: "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
     }
 
     func updateConsumerOffset(_ request: RemotingCommand) throws -> RemotingCommand {

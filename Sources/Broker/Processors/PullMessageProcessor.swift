@@ -18,37 +18,46 @@ struct PullMessageProcessor: Sendable {
 
         let config = broker.config
         guard Permission.isReadable(config.brokerPermission) else {
-            return request.response(code: ResponseCode.noPermission, remark: "the broker[\(config.brokerIP1)] pulling message is forbidden")
+            return request.response(
+                code: ResponseCode.noPermission, remark: "the broker[\(config.brokerIP1)] pulling message is forbidden")
         }
         guard let groupConfig = broker.subscriptionGroups.findOrCreate(group) else {
-            return request.response(code: ResponseCode.subscriptionGroupNotExist, remark: "subscription group [\(group)] does not exist")
+            return request.response(
+                code: ResponseCode.subscriptionGroupNotExist, remark: "subscription group [\(group)] does not exist")
         }
         guard groupConfig.consumeEnable else {
-            return request.response(code: ResponseCode.noPermission, remark: "subscription group no permission, \(group)")
+            return request.response(
+                code: ResponseCode.noPermission, remark: "subscription group no permission, \(group)")
         }
         guard let topicConfig = broker.topics.select(topic) else {
-            return request.response(code: ResponseCode.topicNotExist, remark: "topic[\(topic)] not exist, apply first please!")
+            return request.response(
+                code: ResponseCode.topicNotExist, remark: "topic[\(topic)] not exist, apply first please!")
         }
         guard Permission.isReadable(topicConfig.perm) else {
-            return request.response(code: ResponseCode.noPermission, remark: "the topic[\(topic)] pulling message is forbidden")
+            return request.response(
+                code: ResponseCode.noPermission, remark: "the topic[\(topic)] pulling message is forbidden")
         }
         guard queueId >= 0, queueId < topicConfig.readQueueNums else {
             return request.response(
                 code: ResponseCode.systemError,
-                remark: "queueId[\(queueId)] is illegal, topic:[\(topic)] topicConfig.readQueueNums:[\(topicConfig.readQueueNums)]")
+                remark:
+                    "queueId[\(queueId)] is illegal, topic:[\(topic)] topicConfig.readQueueNums:[\(topicConfig.readQueueNums)]"
+            )
         }
         let filter: SubscriptionExpression
         if sysFlag & PullSysFlag.subscription != 0 {
             let expressionType = request.optionalString("expressionType") ?? "TAG"
             guard expressionType == "TAG" else {
                 return request.response(
-                    code: ResponseCode.subscriptionParseFailed, remark: "expression type \(expressionType) is not supported, only TAG")
+                    code: ResponseCode.subscriptionParseFailed,
+                    remark: "expression type \(expressionType) is not supported, only TAG")
             }
             filter = SubscriptionExpression(request.extFields["subscription"] ?? "*")
         } else {
             guard let subscription = broker.consumers.group(group)?.subscriptions[topic] else {
                 return request.response(
-                    code: ResponseCode.subscriptionNotExist, remark: "the consumer's subscription not exist, group: \(group)")
+                    code: ResponseCode.subscriptionNotExist,
+                    remark: "the consumer's subscription not exist, group: \(group)")
             }
             filter = subscription.expression
         }

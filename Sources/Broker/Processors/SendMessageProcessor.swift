@@ -10,30 +10,37 @@ struct SendMessageProcessor: Sendable {
         let header = try SendMessageRequestHeader(request)
         let config = broker.config
         if config.brokerRole == .slave {
-            return request.response(code: ResponseCode.serviceNotAvailable, remark: "the broker is a slave, it does not accept messages")
+            return request.response(
+                code: ResponseCode.serviceNotAvailable, remark: "the broker is a slave, it does not accept messages")
         }
         guard Permission.isWritable(config.brokerPermission) else {
-            return request.response(code: ResponseCode.noPermission, remark: "the broker[\(config.brokerIP1)] sending message is forbidden")
+            return request.response(
+                code: ResponseCode.noPermission, remark: "the broker[\(config.brokerIP1)] sending message is forbidden")
         }
         if let problem = SystemTopics.validate(header.topic) {
             return request.response(code: ResponseCode.systemError, remark: problem)
         }
         if SystemTopics.notAllowedToSend.contains(header.topic) {
-            return request.response(code: ResponseCode.noPermission, remark: "Sending message to topic[\(header.topic)] is forbidden.")
+            return request.response(
+                code: ResponseCode.noPermission, remark: "Sending message to topic[\(header.topic)] is forbidden.")
         }
         guard let topicConfig = await resolveTopic(header) else {
-            return request.response(code: ResponseCode.topicNotExist, remark: "topic[\(header.topic)] not exist, apply first please!")
+            return request.response(
+                code: ResponseCode.topicNotExist, remark: "topic[\(header.topic)] not exist, apply first please!")
         }
         var queueId = header.queueId
         if queueId < 0 { queueId = Int32.random(in: 0..<max(1, topicConfig.writeQueueNums)) }
         guard queueId < max(topicConfig.readQueueNums, topicConfig.writeQueueNums) else {
             return request.response(
                 code: ResponseCode.systemError,
-                remark: "request queueId[\(queueId)] is illegal, \(topicConfig.topicName) Producer: \(connection.remoteAddress)")
+                remark:
+                    "request queueId[\(queueId)] is illegal, \(topicConfig.topicName) Producer: \(connection.remoteAddress)"
+            )
         }
         if MessageSysFlag.transactionValue(header.sysFlag) == MessageSysFlag.transactionPreparedType {
             return request.response(
-                code: ResponseCode.noPermission, remark: "the broker[\(config.brokerIP1)] does not accept transactional messages yet")
+                code: ResponseCode.noPermission,
+                remark: "the broker[\(config.brokerIP1)] does not accept transactional messages yet")
         }
 
         var messages: [MessageExt]
@@ -41,8 +48,10 @@ struct SendMessageProcessor: Sendable {
         if header.batch {
             var batchBody = body
             if header.sysFlag & MessageSysFlag.compressed != 0 {
-                guard let inflated = try? Zlib.decompress(Array(body.readableBytesView), limit: config.maxMessageSize) else {
-                    return request.response(code: ResponseCode.messageIllegal, remark: "the compressed batch cannot be inflated")
+                guard let inflated = try? Zlib.decompress(Array(body.readableBytesView), limit: config.maxMessageSize)
+                else {
+                    return request.response(
+                        code: ResponseCode.messageIllegal, remark: "the compressed batch cannot be inflated")
                 }
                 batchBody = ByteBuffer(bytes: inflated)
             }
@@ -58,29 +67,36 @@ struct SendMessageProcessor: Sendable {
             messages = batch.map { inner in
                 var properties = header.properties.merging(inner.properties) { _, innerValue in innerValue }
                 properties[MessageConst.wait] = nil
-                return makeMessage(header, connection: connection, queueId: queueId, flag: inner.flag,
+                return makeMessage(
+                    header, connection: connection, queueId: queueId, flag: inner.flag,
                     sysFlag: header.sysFlag & ~MessageSysFlag.compressed, body: inner.body, properties: properties)
             }
-            if messages.contains(where: { $0.delayLevel > 0 }) || header.topic.hasPrefix(SystemTopics.retryGroupPrefix) {
-                return request.response(code: ResponseCode.messageIllegal, remark: "batch messages cannot be delayed or retried")
+            if messages.contains(where: { $0.delayLevel > 0 }) || header.topic.hasPrefix(SystemTopics.retryGroupPrefix)
+            {
+                return request.response(
+                    code: ResponseCode.messageIllegal, remark: "batch messages cannot be delayed or retried")
             }
         } else {
             var properties = header.properties
             properties[MessageConst.wait] = nil
             messages = [
-                makeMessage(header, connection: connection, queueId: queueId, flag: header.flag, sysFlag: header.sysFlag,
+                makeMessage(
+                    header, connection: connection, queueId: queueId, flag: header.flag, sysFlag: header.sysFlag,
                     body: Array(body.readableBytesView), properties: properties)
             ]
         }
         for index in messages.indices {
-            if topicConfig.topicFilterType == TopicConfig.multiTag { messages[index].sysFlag |= MessageSysFlag.multiTags }
+            if topicConfig.topicFilterType == TopicConfig.multiTag {
+                messages[index].sysFlag |= MessageSysFlag.multiTags
+            }
             if let problem = check(messages[index]) {
                 return request.response(code: ResponseCode.messageIllegal, remark: problem)
             }
         }
         if !header.batch, header.topic.hasPrefix(SystemTopics.retryGroupPrefix) {
             let group = String(header.topic.dropFirst(SystemTopics.retryGroupPrefix.count))
-            let maxTimes = header.maxReconsumeTimes ?? broker.subscriptionGroups.findOrCreate(group)?.retryMaxTimes ?? 16
+            let maxTimes =
+                header.maxReconsumeTimes ?? broker.subscriptionGroups.findOrCreate(group)?.retryMaxTimes ?? 16
             if header.reconsumeTimes >= maxTimes { messages[0] = await toDeadLetter(messages[0], group: group) }
         }
         if !header.batch { messages[0] = broker.applyDelayLevel(messages[0]) }
@@ -130,10 +146,12 @@ struct SendMessageProcessor: Sendable {
         if let existing = broker.topics.select(header.topic) { return existing }
         let created: (TopicConfig, created: Bool)?
         if header.topic.hasPrefix(SystemTopics.retryGroupPrefix) {
-            created = broker.topics.createTopicIfAbsent(header.topic, queueNums: 1, perm: Permission.read | Permission.write)
+            created = broker.topics.createTopicIfAbsent(
+                header.topic, queueNums: 1, perm: Permission.read | Permission.write)
         } else {
             created = broker.topics.createTopicInSendMessageMethod(
-                header.topic, defaultTopic: header.defaultTopic, clientDefaultTopicQueueNums: header.defaultTopicQueueNums,
+                header.topic, defaultTopic: header.defaultTopic,
+                clientDefaultTopicQueueNums: header.defaultTopicQueueNums,
                 topicSysFlag: 0)
         }
         if let created, created.created {
@@ -146,7 +164,8 @@ struct SendMessageProcessor: Sendable {
     func toDeadLetter(_ message: MessageExt, group: String) async -> MessageExt {
         var message = message
         let dlq = SystemTopics.dlqTopic(for: group)
-        let (config, created) = broker.topics.createTopicIfAbsent(dlq, queueNums: 1, perm: Permission.read | Permission.write)
+        let (config, created) = broker.topics.createTopicIfAbsent(
+            dlq, queueNums: 1, perm: Permission.read | Permission.write)
         if created { await broker.registerWithNameServers() }
         message.topic = dlq
         message.queueId = Int32.random(in: 0..<max(1, config.writeQueueNums))
@@ -161,7 +180,8 @@ struct SendMessageProcessor: Sendable {
         let group = try request.string("group")
         let delayLevel = try request.int32("delayLevel")
         guard let groupConfig = broker.subscriptionGroups.findOrCreate(group) else {
-            return request.response(code: ResponseCode.subscriptionGroupNotExist, remark: "subscription group not exist, \(group)")
+            return request.response(
+                code: ResponseCode.subscriptionGroupNotExist, remark: "subscription group not exist, \(group)")
         }
         guard Permission.isWritable(broker.config.brokerPermission) else {
             return request.response(code: ResponseCode.noPermission, remark: "the broker sending message is forbidden")

@@ -25,7 +25,8 @@ public struct CommitLog: CommitLogStorage {
     public var segmentSize: Int { files.fileSize }
 
     public mutating func reserve(size: Int) throws -> Int64 {
-        precondition(size + Self.endFileMinBlankLength <= files.fileSize, "record of \(size) bytes exceeds the segment size")
+        precondition(
+            size + Self.endFileMinBlankLength <= files.fileSize, "record of \(size) bytes exceeds the segment size")
         var file = try files.lastFileForAppend()
         if size + Self.endFileMinBlankLength > file.remaining {
             var filler = ByteBuffer()
@@ -40,7 +41,8 @@ public struct CommitLog: CommitLogStorage {
 
     public mutating func append(_ record: ByteBuffer, at offset: Int64) throws {
         let file = try files.lastFileForAppend()
-        precondition(file.fileFromOffset + Int64(file.wrotePosition) == offset, "append at \(offset) is not the reserved offset")
+        precondition(
+            file.fileFromOffset + Int64(file.wrotePosition) == offset, "append at \(offset) is not the reserved offset")
         try file.append(record)
     }
 
@@ -92,7 +94,8 @@ public struct CommitLog: CommitLogStorage {
                     position = files.fileSize
                     break
                 }
-                guard magic == MessageExt.magicCode, size >= StoredMessageCodec.fixedLength, position + size <= files.fileSize,
+                guard magic == MessageExt.magicCode, size >= StoredMessageCodec.fixedLength,
+                    position + size <= files.fileSize,
                     Self.isValidRecord(try file.read(at: position, count: size))
                 else {
                     offset = file.fileFromOffset + Int64(position)

@@ -54,9 +54,13 @@ public struct ConsumeQueue: Sendable {
     public mutating func append(_ entry: ConsumeQueueEntry, queueOffset: Int64) throws {
         let expected = maxOffset
         guard queueOffset >= expected else { return }  // already present (re-dispatch after recovery)
-        precondition(queueOffset == expected || files.files.isEmpty, "queue \(topic)/\(queueId) gap: \(queueOffset) after \(expected)")
+        precondition(
+            queueOffset == expected || files.files.isEmpty,
+            "queue \(topic)/\(queueId) gap: \(queueOffset) after \(expected)")
         let file = try files.lastFileForAppend(startingAt: queueOffset * Int64(ConsumeQueueEntry.size))
-        if files.files.count == 1 && file.wrotePosition == 0 && file.fileFromOffset < queueOffset * Int64(ConsumeQueueEntry.size) {
+        if files.files.count == 1 && file.wrotePosition == 0
+            && file.fileFromOffset < queueOffset * Int64(ConsumeQueueEntry.size)
+        {
             // A queue that starts past zero (its early files were cleaned): pad to the right slot.
             let pad = Int(queueOffset * Int64(ConsumeQueueEntry.size) - file.fileFromOffset)
             var zeros = ByteBuffer()
@@ -81,7 +85,8 @@ public struct ConsumeQueue: Sendable {
             let count = Int(min(end, fileEnd) - offset)
             guard count > 0 else { break }
             var buffer = try file.read(
-                at: Int(offset * Int64(ConsumeQueueEntry.size) - file.fileFromOffset), count: count * ConsumeQueueEntry.size)
+                at: Int(offset * Int64(ConsumeQueueEntry.size) - file.fileFromOffset),
+                count: count * ConsumeQueueEntry.size)
             while let entry = ConsumeQueueEntry.read(from: &buffer) { result.append(entry) }
             offset += Int64(count)
         }

@@ -4,7 +4,7 @@ import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public enum StoreError: Error, Sendable, CustomStringConvertible {
@@ -69,11 +69,14 @@ public final class MappedFile: Sendable {
     /// Appends at the write position. Caller serializes appends.
     public func append(_ bytes: ByteBuffer) throws {
         let position = wrotePosition
-        precondition(position + bytes.readableBytes <= fileSize, "append of \(bytes.readableBytes) at \(position) overflows \(path)")
+        precondition(
+            position + bytes.readableBytes <= fileSize,
+            "append of \(bytes.readableBytes) at \(position) overflows \(path)")
         do {
-            let written = try bytes.readableBytesView.withContiguousStorageIfAvailable { pointer in
-                try fd.writeAll(toAbsoluteOffset: Int64(position), UnsafeRawBufferPointer(pointer))
-            } ?? fd.writeAll(toAbsoluteOffset: Int64(position), Array(bytes.readableBytesView))
+            let written =
+                try bytes.readableBytesView.withContiguousStorageIfAvailable { pointer in
+                    try fd.writeAll(toAbsoluteOffset: Int64(position), UnsafeRawBufferPointer(pointer))
+                } ?? fd.writeAll(toAbsoluteOffset: Int64(position), Array(bytes.readableBytesView))
             precondition(written == bytes.readableBytes)
         } catch let error as Errno {
             throw StoreError.io(path: path, offset: fileFromOffset + Int64(position), errno: error.rawValue)
@@ -83,7 +86,8 @@ public final class MappedFile: Sendable {
 
     /// Reads `count` bytes at `position` (relative to the file start).
     public func read(at position: Int, count: Int) throws -> ByteBuffer {
-        precondition(position >= 0 && count >= 0 && position + count <= fileSize, "read \(count) at \(position) of \(path)")
+        precondition(
+            position >= 0 && count >= 0 && position + count <= fileSize, "read \(count) at \(position) of \(path)")
         var buffer = ByteBuffer()
         buffer.reserveCapacity(count)
         do {

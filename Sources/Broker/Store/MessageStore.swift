@@ -103,7 +103,8 @@ public final class MessageStore: Sendable {
 
     /// Runs the periodic flush until cancelled; flushes once more at the end.
     public func runFlushLoop() async {
-        let interval = config.flushDiskType == .asyncFlush ? config.flushIntervalCommitLog : config.flushIntervalConsumeQueue
+        let interval =
+            config.flushDiskType == .asyncFlush ? config.flushIntervalCommitLog : config.flushIntervalConsumeQueue
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(interval))
             await flushAll()
@@ -157,7 +158,8 @@ public final class MessageStore: Sendable {
                     StoredMessageCodec.encode(message, into: &record)
                     try state.commitLog.append(record, at: message.commitLogOffset)
                     state.queueOffsets[key] = message.queueOffset + 1
-                    state.pendingDispatch.append(dispatchRequest(for: message, at: message.commitLogOffset, size: Int32(size)))
+                    state.pendingDispatch.append(
+                        dispatchRequest(for: message, at: message.commitLogOffset, size: Int32(size)))
                     appended.append(
                         AppendedMessage(
                             commitLogOffset: message.commitLogOffset, size: size, queueOffset: message.queueOffset,
@@ -222,7 +224,8 @@ public final class MessageStore: Sendable {
                 rootDirectory: config.storePathConsumeQueue, topic: request.topic, queueId: request.queueId,
                 entriesPerFile: config.consumeQueueEntriesPerFile)
         try queue.append(
-            ConsumeQueueEntry(commitLogOffset: request.commitLogOffset, messageSize: request.size, tagsCode: request.tagsCode),
+            ConsumeQueueEntry(
+                commitLogOffset: request.commitLogOffset, messageSize: request.size, tagsCode: request.tagsCode),
             queueOffset: request.queueOffset)
         state.consumeQueues[key] = queue
     }
@@ -251,7 +254,8 @@ public final class MessageStore: Sendable {
             }
             let minOffset = queue.minOffset
             let maxOffset = queue.maxOffset
-            var result = GetMessageResult(status: .noMatchedMessage, nextBeginOffset: offset, minOffset: minOffset, maxOffset: maxOffset)
+            var result = GetMessageResult(
+                status: .noMatchedMessage, nextBeginOffset: offset, minOffset: minOffset, maxOffset: maxOffset)
             if maxOffset == 0 {
                 result.status = .noMessageInQueue
                 result.nextBeginOffset = 0
@@ -301,7 +305,8 @@ public final class MessageStore: Sendable {
                     result.messages.writeBuffer(&record)
                     result.messageCount += 1
                 } catch {
-                    logger.error("reading CommitLog at \(entry.commitLogOffset) for \(topic)-\(queueId) failed: \(error)")
+                    logger.error(
+                        "reading CommitLog at \(entry.commitLogOffset) for \(topic)-\(queueId) failed: \(error)")
                     result.status = .messageWasRemoving
                 }
             }
@@ -320,7 +325,8 @@ public final class MessageStore: Sendable {
     public func readRecord(atCommitLogOffset offset: Int64) -> ByteBuffer? {
         state.withLock { state in
             guard offset >= state.commitLog.minOffset, offset + 4 <= state.commitLog.maxOffset,
-                var head = try? state.commitLog.read(offset: offset, size: 4), let size = head.readInteger(as: Int32.self),
+                var head = try? state.commitLog.read(offset: offset, size: 4),
+                let size = head.readInteger(as: Int32.self),
                 size >= Int32(StoredMessageCodec.fixedLength)
             else { return nil }
             return try? state.commitLog.read(offset: offset, size: Int(size))

@@ -144,7 +144,9 @@ public struct LockBatchRequestBody: Sendable, Equatable {
 
     public init?(json: JSONValue) {
         guard let group = json["consumerGroup"]?.text, let client = json["clientId"]?.text else { return nil }
-        self.init(consumerGroup: group, clientId: client, mqSet: json["mqSet"]?.array?.compactMap(MessageQueue.init(json:)) ?? [])
+        self.init(
+            consumerGroup: group, clientId: client,
+            mqSet: json["mqSet"]?.array?.compactMap(MessageQueue.init(json:)) ?? [])
     }
 
     public var json: JSONValue {

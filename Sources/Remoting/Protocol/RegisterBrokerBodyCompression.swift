@@ -1,7 +1,6 @@
 import Common
 import NIOCore
 
-
 /// The compressed REGISTER_BROKER body (`RegisterBrokerBody.encode(true)`), zlib over:
 /// ```
 /// | int32 N | DataVersion JSON (N) | int32 K | K × (int32 L | TopicConfig.encode() (L)) | int32 M | filter servers JSON (M) |
@@ -12,7 +11,8 @@ public enum RegisterBrokerBodyCompression {
     public static func decode(_ compressed: [UInt8]) throws -> RegisterBrokerBody {
         var buffer = ByteBuffer(bytes: try Zlib.decompress(compressed, limit: inflateLimit))
         func chunk() throws -> [UInt8] {
-            guard let length = buffer.readInteger(as: Int32.self), length >= 0, let bytes = buffer.readBytes(length: Int(length))
+            guard let length = buffer.readInteger(as: Int32.self), length >= 0,
+                let bytes = buffer.readBytes(length: Int(length))
             else { throw HeaderError("truncated compressed RegisterBrokerBody") }
             return bytes
         }

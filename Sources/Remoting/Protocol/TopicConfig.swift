@@ -27,7 +27,8 @@ public struct TopicConfig: Sendable, Equatable {
 
     public var json: JSONValue {
         .object([
-            "topicName": .string(topicName), "readQueueNums": .int(readQueueNums), "writeQueueNums": .int(writeQueueNums),
+            "topicName": .string(topicName), "readQueueNums": .int(readQueueNums),
+            "writeQueueNums": .int(writeQueueNums),
             "perm": .int(perm), "topicFilterType": .string(topicFilterType), "topicSysFlag": .int(topicSysFlag),
             "order": .bool(order),
         ])

@@ -16,7 +16,8 @@ public struct QueueData: Sendable, Equatable {
 
     public var json: JSONValue {
         .object([
-            "brokerName": .string(brokerName), "readQueueNums": .int(readQueueNums), "writeQueueNums": .int(writeQueueNums),
+            "brokerName": .string(brokerName), "readQueueNums": .int(readQueueNums),
+            "writeQueueNums": .int(writeQueueNums),
             "perm": .int(perm), "topicSysFlag": .int(topicSysFlag),
         ])
     }
@@ -49,7 +50,8 @@ public struct BrokerData: Sendable, Equatable {
     public var json: JSONValue {
         .object([
             "cluster": .string(cluster), "brokerName": .string(brokerName),
-            "brokerAddrs": .object(Dictionary(uniqueKeysWithValues: brokerAddrs.map { (String($0.key), .string($0.value)) })),
+            "brokerAddrs": .object(
+                Dictionary(uniqueKeysWithValues: brokerAddrs.map { (String($0.key), .string($0.value)) })),
         ])
     }
 
@@ -115,7 +117,8 @@ public struct MessageQueue: Sendable, Hashable, Comparable, CustomStringConverti
     }
 
     public init?(json: JSONValue) {
-        guard let topic = json["topic"]?.text, let brokerName = json["brokerName"]?.text, let queueId = json["queueId"]?.int
+        guard let topic = json["topic"]?.text, let brokerName = json["brokerName"]?.text,
+            let queueId = json["queueId"]?.int
         else { return nil }
         self.init(topic: topic, brokerName: brokerName, queueId: Int32(truncatingIfNeeded: queueId))
     }
