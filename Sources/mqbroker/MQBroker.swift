@@ -1,8 +1,6 @@
 import ArgumentParser
 import Broker
 import Common
-import Logging
-import ServiceLifecycle
 
 #if canImport(Glibc)
     import Glibc
@@ -23,36 +21,15 @@ struct MQBroker: AsyncParsableCommand {
     var printConfig = false
 
     mutating func run() async throws {
-        var properties: [String: String] = [:]
-        if let configFile {
-            guard let text = try AtomicFile.read(configFile) else {
-                throw ValidationError("config file \(configFile) does not exist")
-            }
-            properties = PropertiesFile.parse(text)
-        }
-        let environmentNamesrv = getenv("NAMESRV_ADDR").map { String(cString: $0) }
-        let config: BrokerConfig
-        do {
-            config = try BrokerConfig(
-                properties: properties, namesrvOverride: namesrvAddr, environmentNamesrv: environmentNamesrv)
-        } catch {
-            throw ValidationError("invalid config: \(error)")
-        }
+        let config = try BrokerConfig(
+            properties: try ServerProcess.properties(from: configFile), namesrvOverride: namesrvAddr,
+            environmentNamesrv: getenv("NAMESRV_ADDR").map { String(cString: $0) })
         if printConfig {
             print(PropertiesFile.render(config.effectiveProperties), terminator: "")
             return
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardOutput(label: label)
-            handler.logLevel = Logger.Level(rawValue: logLevelFromEnvironment()) ?? .info
-            return handler
-        }
-        let logger = Logger(label: "mqbroker")
-        for key in config.unknownKeys { logger.warning("unknown config key \(key) ignored") }
+        let logger = ServerProcess.makeLogger(label: "mqbroker")
         let controller = try BrokerController(config: config, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: controller)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await ServerProcess.run(controller, unknownKeys: config.unknownKeys, logger: logger)
     }
 }

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Common
-import Logging
 import NameServer
-import ServiceLifecycle
 
 @main
 struct MQNamesrv: AsyncParsableCommand {
@@ -16,34 +14,13 @@ struct MQNamesrv: AsyncParsableCommand {
     var printConfig = false
 
     mutating func run() async throws {
-        var properties: [String: String] = [:]
-        if let configFile {
-            guard let text = try AtomicFile.read(configFile) else {
-                throw ValidationError("config file \(configFile) does not exist")
-            }
-            properties = PropertiesFile.parse(text)
-        }
-        let config: NamesrvConfig
-        do {
-            config = try NamesrvConfig(properties: properties)
-        } catch {
-            throw ValidationError("invalid config: \(error)")
-        }
+        let config = try NamesrvConfig(properties: try ServerProcess.properties(from: configFile))
         if printConfig {
             print(PropertiesFile.render(config.effectiveProperties), terminator: "")
             return
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardOutput(label: label)
-            handler.logLevel = Logger.Level(rawValue: logLevelFromEnvironment()) ?? .info
-            return handler
-        }
-        let logger = Logger(label: "mqnamesrv")
-        for key in config.unknownKeys { logger.warning("unknown config key \(key) ignored") }
+        let logger = ServerProcess.makeLogger(label: "mqnamesrv")
         let controller = NameServerController(config: config, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: controller)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await ServerProcess.run(controller, unknownKeys: config.unknownKeys, logger: logger)
     }
 }

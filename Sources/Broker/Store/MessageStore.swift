@@ -44,7 +44,6 @@ public final class MessageStore: Sendable {
         var queueOffsets: [TopicQueueKey: Int64] = [:]
         /// Appended records not yet in their ConsumeQueue (waiting to become dispatchable).
         var pendingDispatch = Deque<DispatchRequest>()
-        var dispatchedOffset: Int64 = 0
     }
 
     public init(
@@ -82,7 +81,6 @@ public final class MessageStore: Sendable {
                     reputFrom = max(reputFrom, consumeQueue.maxPhysicalOffset)
                 }
             }
-            state.dispatchedOffset = reputFrom
             var redispatched = 0
             var offset = reputFrom
             while let (at, record) = try state.commitLog.nextRecord(at: offset) {
@@ -94,7 +92,6 @@ public final class MessageStore: Sendable {
                 offset = at + Int64(record.readableBytes)
                 redispatched += 1
             }
-            state.dispatchedOffset = state.commitLog.maxOffset
             logger.info(
                 "store recovered: CommitLog [\(local.minOffset), \(end)), \(state.consumeQueues.count) queues, \(redispatched) records re-dispatched"
             )
@@ -206,7 +203,6 @@ public final class MessageStore: Sendable {
         while let next = state.pendingDispatch.first, next.commitLogOffset + Int64(next.size) <= bound {
             state.pendingDispatch.removeFirst()
             try dispatch(next, state: &state)
-            state.dispatchedOffset = next.commitLogOffset + Int64(next.size)
             arrivals.append(TopicQueueKey(next.topic, next.queueId))
         }
         return arrivals
@@ -249,8 +245,7 @@ public final class MessageStore: Sendable {
     ) -> GetMessageResult {
         state.withLock { state in
             guard let queue = state.consumeQueues[TopicQueueKey(topic, queueId)] else {
-                return GetMessageResult(
-                    status: .noMatchedLogicQueue, nextBeginOffset: offset == 0 ? 0 : 0, minOffset: 0, maxOffset: 0)
+                return GetMessageResult(status: .noMatchedLogicQueue, nextBeginOffset: 0, minOffset: 0, maxOffset: 0)
             }
             let minOffset = queue.minOffset
             let maxOffset = queue.maxOffset
@@ -340,13 +335,9 @@ public final class MessageStore: Sendable {
     /// Store timestamp of the message at a queue offset, or nil.
     public func storeTime(_ topic: String, _ queueId: Int32, at queueOffset: Int64) -> Int64? {
         guard let entry = consumeQueueEntry(topic, queueId, at: queueOffset),
-            var record = readRecord(atCommitLogOffset: entry.commitLogOffset)
+            let record = readRecord(atCommitLogOffset: entry.commitLogOffset)
         else { return nil }
         return record.getInteger(at: record.readerIndex + StoredMessageCodec.storeTimestampPosition, as: Int64.self)
-            .map { value in
-                record.moveReaderIndex(to: record.readerIndex)
-                return value
-            }
     }
 
     /// First queue offset whose store time is at or after `timestamp` (binary search).
