@@ -5,9 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! python3 -c "import rocketmq.client" 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check "rocketmq==0.4.4"
-fi
+source scripts/deps.sh
+ensure_deps
 echo "== building (release)"
 swift build -c release --product mqnamesrv >/dev/null
 swift build -c release --product mqbroker >/dev/null

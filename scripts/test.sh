@@ -4,12 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! python3 -c "import rocketmq.client, pytest" 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check "rocketmq==0.4.4" pytest
-fi
-if [ ! -f /usr/include/zlib.h ] && command -v apt-get >/dev/null; then
-    (apt-get update -qq && apt-get install -y -qq zlib1g-dev) >/dev/null
-fi
+source scripts/deps.sh
+ensure_deps pytest
 
 echo "== swift format lint"
 swift format lint --strict -r Sources Tests

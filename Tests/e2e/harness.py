@@ -63,17 +63,24 @@ def write_properties(path, values):
 class Cluster:
     """One NameServer and one broker, each a real process with its own directory."""
 
-    def __init__(self, broker_overrides=None):
+    def __init__(self, broker_overrides=None, namesrv_count=1):
         self.dir = tempfile.mkdtemp(prefix="rmq-e2e-")
-        self.namesrv_port = free_port()
+        self.namesrv_ports = [free_port() for _ in range(namesrv_count)]
+        self.namesrv_port = self.namesrv_ports[0]
         self.broker_port = free_port()
-        self.namesrv_addr = "127.0.0.1:%d" % self.namesrv_port
+        self.namesrv_addrs = ["127.0.0.1:%d" % port for port in self.namesrv_ports]
+        self.namesrv_addr = ";".join(self.namesrv_addrs)
         self.broker_addr = "127.0.0.1:%d" % self.broker_port
-        ns_conf = os.path.join(self.dir, "namesrv.conf")
-        write_properties(ns_conf, {
-            "listenPort": self.namesrv_port, "bindAddress": "127.0.0.1",
-            "kvConfigPath": os.path.join(self.dir, "namesrv", "kvConfig.json"),
-        })
+        self.namesrvs = []
+        for index, port in enumerate(self.namesrv_ports):
+            ns_conf = os.path.join(self.dir, "namesrv%d.conf" % index)
+            write_properties(ns_conf, {
+                "listenPort": port, "bindAddress": "127.0.0.1",
+                "kvConfigPath": os.path.join(self.dir, "namesrv%d" % index, "kvConfig.json"),
+            })
+            self.namesrvs.append(Process("mqnamesrv", [os.path.join(BIN_DIR, "mqnamesrv"), "-c", ns_conf],
+                                         os.path.join(self.dir, "namesrv%d.log" % index)))
+        self.namesrv = self.namesrvs[0]
         self.broker_conf = os.path.join(self.dir, "broker.conf")
         broker = {
             "brokerClusterName": "DefaultCluster", "brokerName": "broker-a", "brokerId": 0,
@@ -88,32 +95,34 @@ class Cluster:
         }
         broker.update(broker_overrides or {})
         write_properties(self.broker_conf, broker)
-        self.namesrv = Process("mqnamesrv", [os.path.join(BIN_DIR, "mqnamesrv"), "-c", ns_conf],
-                               os.path.join(self.dir, "namesrv.log"))
         self.broker = Process("mqbroker", [os.path.join(BIN_DIR, "mqbroker"), "-c", self.broker_conf],
                               os.path.join(self.dir, "broker.log"))
 
     def start(self):
-        self.namesrv.start()
-        wait_until(lambda: can_connect(self.namesrv_port), 20, message="NameServer port")
+        for process, port in zip(self.namesrvs, self.namesrv_ports):
+            process.start()
+            wait_until(lambda port=port: can_connect(port), 20, message="NameServer port")
         self.start_broker()
         return self
 
     def start_broker(self):
         self.broker.start()
         wait_until(lambda: can_connect(self.broker_port), 30, message="broker port")
-        wait_until(lambda: self.route("TBW102") is not None, 30, message="broker registration")
+        for address in self.namesrv_addrs:
+            wait_until(lambda address=address: self.route("TBW102", address) is not None, 30,
+                       message="broker registration with %s" % address)
 
-    def route(self, topic):
-        response = invoke(self.namesrv_addr, 105, {"topic": topic})
+    def route(self, topic, namesrv=None):
+        response = invoke(namesrv or self.namesrv_addrs[0], 105, {"topic": topic})
         return json.loads(response.body) if response.code == 0 else None
 
     def stop(self):
         self.broker.stop()
-        self.namesrv.stop()
+        for process in self.namesrvs:
+            process.stop()
 
     def cleanup(self):
-        for process in (self.broker, self.namesrv):
+        for process in [self.broker] + self.namesrvs:
             process.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
 
