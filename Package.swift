@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "mqnamesrv", targets: ["mqnamesrv"]),
         .executable(name: "mqbroker", targets: ["mqbroker"]),
+        .executable(name: "raft-sim", targets: ["raft-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -19,6 +20,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
+        // Pure Raft: imports nothing but the standard library.
+        .target(name: "Raft", swiftSettings: strict),
+        // Deterministic simulation of Raft groups (tests and raft-sim only).
+        .target(name: "RaftSim", dependencies: ["Raft"], swiftSettings: strict),
         // The system zlib (zlib1g-dev): RocketMQ compresses bodies and broker registrations with it,
         // and its crc32 is the body checksum of stored messages.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
@@ -80,6 +85,11 @@ let package = Package(
                 "Broker", "Common",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "raft-sim",
+            dependencies: ["Raft", "RaftSim", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,0 +1,243 @@
+import Raft
+
+/// Knobs of one simulated run.
+public struct SimulationOptions: Sendable {
+    public var nodes: Int
+    /// Faults (crashes, partitions, drops, duplicates) happen during this much simulated time.
+    public var faultPhaseMillis = 6_000
+    /// After healing, the group must elect a leader and commit everything within this time.
+    public var convergeDeadlineMillis = 10_000
+    public var proposalIntervalMillis = 40
+    public var faultIntervalMillis = 250
+    public var maxNetworkDelayMillis = 6
+    public var maxDiskLatencyMillis = 4
+    /// A deliberately broken core (mutation tests).
+    public var mutation: RaftMutation?
+
+    public init(nodes: Int = 3, mutation: RaftMutation? = nil) {
+        self.nodes = nodes
+        self.mutation = mutation
+    }
+}
+
+public struct SimulationResult: Sendable {
+    public var seed: UInt64
+    public var nodes: Int
+    public var violation: String?
+    /// The last events before the end (rendered only for failed runs).
+    public var trace: [String]
+    /// Simulated time from the leader's crash to the next leader.
+    public var failoverMillis: Int?
+    public var committedEntries: Int
+    public var events: Int
+}
+
+/// N real `RaftCore`s on a seeded network and seeded disks. One seed is one run, exactly.
+///
+/// Checked after every event: at most one leader per term; every committed entry is identical
+/// wherever it is committed or applied (nothing committed is ever lost or changed); a new leader
+/// holds every committed entry (leader completeness); applied sequences are prefixes of one
+/// history. Checked periodically: log matching. Checked at the end: committed entries are durable
+/// on a majority, and every live node has applied every acknowledged proposal, in order.
+public struct RaftSimulation {
+    struct Node {
+        var core: RaftCore?
+        var incarnation = 0
+        var durableHardState = HardState()
+        var durableLog = RaftLog()
+        var pendingWrites: [PendingWrite] = []
+        var diskFreeAt = 0
+        var applied: [LogEntry] = []
+        var checkedCommit: LogIndex = 0
+        var leaderTerm: Term?
+    }
+
+    struct PendingWrite {
+        var id: Int
+        var hardState: HardState?
+        var entries: [LogEntry]
+        var messages: [Envelope]
+    }
+
+    enum Event {
+        case tick(Int, incarnation: Int)
+        case deliver(Envelope)
+        case diskDone(Int, incarnation: Int, write: Int)
+        case fault
+        case propose
+    }
+
+    struct Link: Hashable {
+        var from: Int
+        var to: Int
+    }
+
+    public let seed: UInt64
+    public let options: SimulationOptions
+    var rng: SplitMix64
+    var now = 0
+    var queue = EventQueue<Event>()
+    var nodes: [Node]
+    var blocked: Set<Link> = []
+    var dropRate = 0.0
+    var duplicateRate = 0.0
+    var faultsOn = true
+    var proposalsOn = true
+    var nextWriteId = 0
+    var proposalCounter = 0
+    var events = 0
+    var trace = TraceBuffer(capacity: 400)
+    var leadersByTerm: [Term: NodeID] = [:]
+    /// The one committed history, by index (entry i at position i-1).
+    var committed: [LogEntry] = []
+    var violation: String?
+
+    public init(seed: UInt64, options: SimulationOptions) {
+        self.seed = seed
+        self.options = options
+        rng = SplitMix64(seed: seed)
+        nodes = Array(repeating: Node(), count: options.nodes)
+    }
+
+    static let tickMillis = 50
+
+    func config(for node: Int) -> RaftConfig {
+        var config = RaftConfig(
+            id: NodeID(UInt64(node)), voters: (0..<options.nodes).map { NodeID(UInt64($0)) }, seed: seed &+ UInt64(node)
+        )
+        config.mutation = options.mutation
+        return config
+    }
+
+    // MARK: the run
+
+    public mutating func run() -> SimulationResult {
+        for node in nodes.indices { startNode(node) }
+        queue.push(at: options.faultIntervalMillis, .fault)
+        queue.push(at: options.proposalIntervalMillis, .propose)
+        var failover: Int?
+        runUntil(time: options.faultPhaseMillis)
+        if violation == nil {
+            heal()
+            converge("after the fault phase")
+        }
+        if violation == nil { failover = leaderCrashTrial() }
+        if violation == nil { finalChecks() }
+        return SimulationResult(
+            seed: seed, nodes: options.nodes, violation: violation,
+            trace: violation == nil ? [] : trace.rendered(), failoverMillis: failover,
+            committedEntries: committed.count,
+            events: events)
+    }
+
+    mutating func runUntil(time: Int, while condition: ((inout RaftSimulation) -> Bool)? = nil) {
+        while violation == nil, let next = queue.nextTime {
+            if next > time {
+                now = time
+                return
+            }
+            let (at, event) = queue.pop()!
+            now = at
+            events += 1
+            handle(event)
+            if events % 128 == 0 { checkLogMatching() }
+            if let condition, !condition(&self) { return }
+        }
+    }
+
+    /// Heals everything and waits until one leader has committed and every live node applied it all.
+    mutating func heal() {
+        faultsOn = false
+        proposalsOn = false
+        blocked = []
+        dropRate = 0
+        duplicateRate = 0
+        trace.append(now, "heal: network healed, crashed nodes restart")
+        for node in nodes.indices where nodes[node].core == nil { restartNode(node) }
+    }
+
+    mutating func converge(_ when: String) {
+        let deadline = now + options.convergeDeadlineMillis
+        runUntil(time: deadline) { !$0.isQuiet }
+        guard violation == nil else { return }
+        guard isQuiet else {
+            violation = "no convergence within \(options.convergeDeadlineMillis) ms \(when): \(status)"
+            return
+        }
+        // Progress, not just quiet: a fresh proposal must commit everywhere too.
+        guard let leader = currentLeader else { return }
+        proposalCounter += 1
+        let payload = Array("final-\(proposalCounter)".utf8)
+        let ready = nodes[leader].core!.step(.propose(payload))
+        process(ready, node: leader)
+        runUntil(time: now + options.convergeDeadlineMillis) { sim in
+            !(sim.isQuiet && sim.committed.contains { $0.payload == payload })
+        }
+        if violation == nil, !committed.contains(where: { $0.payload == payload }) {
+            violation = "a proposal after convergence \(when) never committed: \(status)"
+        }
+    }
+
+    var currentLeader: Int? {
+        let leaders = nodes.indices.filter { nodes[$0].core?.isLeader == true }
+        return leaders.max { nodes[$0].core!.term < nodes[$1].core!.term }
+    }
+
+    /// One leader, its log fully committed, every live node applied everything, disks idle.
+    var isQuiet: Bool {
+        guard let leader = currentLeader, let core = nodes[leader].core else { return false }
+        guard core.commitIndex == core.lastIndex, core.log.term(at: core.commitIndex) == core.term else { return false }
+        return nodes.allSatisfy { node in
+            guard let other = node.core else { return true }
+            return other.appliedIndex == core.commitIndex && node.pendingWrites.isEmpty && other.term == core.term
+        }
+    }
+
+    var status: String {
+        nodes.indices.map { index in
+            guard let core = nodes[index].core else { return "n\(index): down" }
+            return
+                "n\(index): \(core.role) \(core.term) last \(core.lastIndex)@\(core.log.lastTerm) commit \(core.commitIndex) "
+                + "applied \(core.appliedIndex) unsynced writes \(nodes[index].pendingWrites.count)"
+        }.joined(separator: "; ")
+    }
+
+    /// Crashes the leader of a healthy group and measures the time until a new one leads.
+    mutating func leaderCrashTrial() -> Int? {
+        guard let leader = currentLeader else { return nil }
+        let oldTerm = nodes[leader].core!.term
+        let start = now
+        crashNode(leader, tornWrites: false)
+        runUntil(time: now + 5_000) { sim in
+            !sim.nodes.contains { $0.core?.isLeader == true && $0.core!.term > oldTerm }
+        }
+        guard violation == nil else { return nil }
+        guard nodes.contains(where: { $0.core?.isLeader == true && $0.core!.term > oldTerm }) else {
+            violation = "no new leader within 5 s of the leader's crash: \(status)"
+            return nil
+        }
+        let elapsed = now - start
+        restartNode(leader)
+        converge("after the leader-crash trial")
+        return elapsed
+    }
+
+    mutating func finalChecks() {
+        checkLogMatching()
+        // Durable on a majority: what "committed" promises.
+        let quorum = options.nodes / 2 + 1
+        for entry in committed {
+            let holders = nodes.filter { $0.durableLog.entry(at: entry.index) == entry }.count
+            if holders < quorum {
+                violation = "committed entry \(entry) is durable on only \(holders) nodes"
+                return
+            }
+        }
+        for (index, node) in nodes.enumerated() where node.core != nil {
+            if node.core!.appliedIndex < LogIndex(committed.count) {
+                violation = "n\(index) applied \(node.core!.appliedIndex) of \(committed.count) committed entries"
+                return
+            }
+        }
+    }
+}
