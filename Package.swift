@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "mqnamesrv", targets: ["mqnamesrv"]),
         .executable(name: "mqbroker", targets: ["mqbroker"]),
         .executable(name: "raft-sim", targets: ["raft-sim"]),
+        .executable(name: "raft-bench", targets: ["raft-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -92,6 +93,12 @@ let package = Package(
             dependencies: ["Raft", "RaftSim", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "raft-bench",
+            dependencies: ["Raft", "RaftSim", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSim"], swiftSettings: strict),
         .testTarget(
             name: "RemotingTests",
             dependencies: [

@@ -36,7 +36,8 @@ public struct RaftConfig: Sendable {
 public enum RaftMutation: Sendable, Equatable {
     /// Grant votes without the log up-to-date check (§5.4.1).
     case voteWithoutLogFreshnessCheck
-    /// Commit any entry a majority stores, even from an older term (the Figure 8 hazard, §5.4.2).
+    /// Commit any entry a majority stores, even from an older term, with no leader no-op — what
+    /// DLedger 0.3 does (the Figure 8 hazard, §5.4.2).
     case commitOldTermEntriesByCounting
     /// Leaders do not append a no-op when elected (with the old-term rule kept, a quiet leader never commits).
     case skipLeaderNoop

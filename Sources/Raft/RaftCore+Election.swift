@@ -198,7 +198,7 @@ extension RaftCore {
         }
         // No membership change until this term's first entry commits (thesis §4.1 bug fix).
         pendingConfigIndex = log.lastIndex + 1
-        if config.mutation != .skipLeaderNoop {
+        if config.mutation != .skipLeaderNoop && config.mutation != .commitOldTermEntriesByCounting {
             // §5.4.2/§8: entries of earlier terms commit only through one of our own.
             appendToLog(LogEntry(index: log.lastIndex + 1, term: term, kind: .noop))
         }
