@@ -67,6 +67,11 @@ extension RaftCore {
             let envelopeTerm = granted ? envelope.term : term
             ready.messages.append(
                 Envelope(from: id, to: envelope.from, term: envelopeTerm, message: .preVoteResponse(granted: granted)))
+            // Two pre-candidates at once would both pass and split the real vote, costing another
+            // timeout. Liveness only: the higher id steps back for a peer whose log is as fresh.
+            if granted, role == .preCandidate, envelope.from < id {
+                becomeFollower(term: term, leader: nil)
+            }
         } else if granted {
             votedFor = envelope.from
             electionElapsed = 0

@@ -5,7 +5,7 @@ extension RaftSimulation {
         switch event {
         case .tick(let node, let incarnation):
             guard nodes[node].incarnation == incarnation, nodes[node].core != nil else { return }
-            queue.push(at: now + Self.tickMillis, .tick(node, incarnation: incarnation))
+            queue.push(at: now + tickMillis, .tick(node, incarnation: incarnation))
             process(nodes[node].core!.step(.tick), node: node)
         case .deliver(let envelope):
             let to = Int(envelope.to.value)
@@ -77,7 +77,7 @@ extension RaftSimulation {
 
     mutating func startNode(_ node: Int) {
         nodes[node].core = RaftCore(config: config(for: node))
-        queue.push(at: rng.next(in: 1..<Self.tickMillis), .tick(node, incarnation: nodes[node].incarnation))
+        queue.push(at: rng.next(in: 1..<tickMillis), .tick(node, incarnation: nodes[node].incarnation))
     }
 
     /// Unsynced writes are lost; with `tornWrites` a random prefix of them reached the disk,
@@ -112,7 +112,7 @@ extension RaftSimulation {
             config: config, hardState: nodes[node].durableHardState, log: nodes[node].durableLog)
         nodes[node].checkedCommit = 0
         nodes[node].diskFreeAt = now
-        queue.push(at: now + rng.next(in: 1..<Self.tickMillis), .tick(node, incarnation: nodes[node].incarnation))
+        queue.push(at: now + rng.next(in: 1..<tickMillis), .tick(node, incarnation: nodes[node].incarnation))
         checkCommitAndLeadership(node)
     }
 

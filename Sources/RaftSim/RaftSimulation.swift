@@ -99,7 +99,7 @@ public struct RaftSimulation {
         nodes = Array(repeating: Node(), count: options.nodes)
     }
 
-    static let tickMillis = 50
+    var tickMillis: Int { RaftConfig(id: NodeID(0), voters: []).tickIntervalMillis }
 
     func config(for node: Int) -> RaftConfig {
         var config = RaftConfig(

@@ -20,6 +20,9 @@ struct RaftSimCommand: ParsableCommand {
     @Option(help: "Simulated milliseconds of faults per run.")
     var faultMillis: Int = 6_000
 
+    @Flag(help: "Print each seed's failover time.")
+    var verbose = false
+
     @Option(help: "Run a deliberately broken core: vote-without-log-check, commit-old-terms, skip-noop.")
     var mutation: String?
 
@@ -51,7 +54,14 @@ struct RaftSimCommand: ParsableCommand {
             let result = simulation.run()
             events += result.events
             committed += result.committedEntries
-            if let failover = result.failoverMillis { failovers.append(failover) }
+            if let failover = result.failoverMillis {
+                failovers.append(failover)
+                if verbose {
+                    print(
+                        "seed \(seed): failover \(failover) ms, \(result.events) events, \(result.committedEntries) committed"
+                    )
+                }
+            }
             if result.violation != nil {
                 violations += 1
                 if firstFailure == nil { firstFailure = result }

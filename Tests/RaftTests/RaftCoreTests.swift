@@ -99,7 +99,7 @@ struct RaftCoreTests {
         let leader = try #require(elected)
         cluster.isolated = [leader]
         let rounds = cluster.tickUntil(maxRounds: 100) { !$0.core(leader.value).isLeader }
-        #expect(rounds != nil && rounds! <= 2 * 8 + 1, "steps down within two election timeouts")
+        #expect(rounds != nil && rounds! <= 2 * 16 + 1, "steps down within two election timeouts")
     }
 
     @Test func leadershipTransferHandsOverToTheTransferee() throws {
