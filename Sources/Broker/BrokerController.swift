@@ -92,7 +92,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
         await nameServers.shutdown()
         consumerOffsets.persistIfDirty()
         schedule.persist()
-        store.flushAtShutdown()
+        store.shutdown()
         logger.info("broker \(config.brokerName) stopped")
     }
 

@@ -97,3 +97,10 @@ extension FileDescriptor {
         #endif
     }
 }
+
+extension Directories {
+    /// Removes a file; a missing file is fine.
+    public static func remove(_ path: String) throws {
+        guard unlink(path) == 0 || errno == ENOENT else { throw Errno(rawValue: errno) }
+    }
+}

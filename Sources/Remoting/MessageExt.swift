@@ -91,15 +91,44 @@ public enum StoredMessageCodec {
         fixedLength + bodyLength + topicLength + propertiesLength
     }
 
-    /// Writes `message` as one record; `storeSize`, `bodyCRC` are computed here.
+    /// The whole-record checksum property, always last: `__CRC32#` \x01 ten decimal digits,
+    /// the CRC32 of every record byte before the digits. RocketMQ's BODYCRC covers only the body;
+    /// this lets recovery reject a damaged header, topic or property too.
+    public static let recordCRCKey = "__CRC32#"
+    static let recordCRCDigits = 10
+
+    /// The properties as stored: without any old record checksum, with a placeholder for the new one.
+    static func storedProperties(_ properties: [String: String]) -> [UInt8] {
+        var others = properties
+        others[recordCRCKey] = nil
+        var bytes = Array(MessageProperties.encode(others).utf8)
+        if !bytes.isEmpty { bytes.append(2) }
+        bytes += Array(recordCRCKey.utf8) + [1] + [UInt8](repeating: UInt8(ascii: "0"), count: recordCRCDigits)
+        return bytes
+    }
+
+    /// Bytes the properties take in the stored record (the record checksum included).
+    public static func storedPropertiesLength(_ properties: [String: String]) -> Int {
+        storedProperties(properties).count
+    }
+
+    /// The stored length of `message`.
+    public static func encodedLength(of message: MessageExt) -> Int {
+        encodedLength(
+            bodyLength: message.body.count, topicLength: message.topic.utf8.count,
+            propertiesLength: storedProperties(message.properties).count)
+    }
+
+    /// Writes `message` as one record; `storeSize`, `bodyCRC` and the record checksum are computed here.
     public static func encode(_ message: MessageExt, into out: inout ByteBuffer) {
         let topic = Array(message.topic.utf8)
-        let properties = Array(MessageProperties.encode(message.properties).utf8)
+        let properties = storedProperties(message.properties)
         precondition(topic.count <= MessageExt.maxTopicLength, "topic \(message.topic) too long")
         precondition(properties.count <= MessageExt.maxPropertiesLength, "properties too long")
         let total = encodedLength(
             bodyLength: message.body.count, topicLength: topic.count, propertiesLength: properties.count)
         out.reserveCapacity(minimumWritableBytes: total)
+        let start = out.writerIndex
         out.writeInteger(Int32(total))
         out.writeInteger(MessageExt.magicCode)
         out.writeInteger(CRC32.masked(message.body))
@@ -122,6 +151,24 @@ public enum StoredMessageCodec {
         out.writeBytes(topic)
         out.writeInteger(Int16(properties.count))
         out.writeBytes(properties)
+        let covered = out.viewBytes(at: start, length: total - recordCRCDigits)!
+        let digits = String(CRC32.checksum(covered))
+        let padded = String(repeating: "0", count: recordCRCDigits - digits.count) + digits
+        out.setString(padded, at: start + total - recordCRCDigits)
+    }
+
+    /// Whether a record's trailing checksum property matches its bytes.
+    public static func hasValidRecordCRC(_ record: ByteBuffer) -> Bool {
+        let size = record.readableBytes
+        let marker = Array(recordCRCKey.utf8) + [1]
+        let markerStart = size - recordCRCDigits - marker.count
+        guard markerStart > fixedLength,
+            record.getBytes(at: record.readerIndex + markerStart, length: marker.count) == marker,
+            let digits = record.getString(at: record.readerIndex + size - recordCRCDigits, length: recordCRCDigits),
+            let stored = UInt32(digits)
+        else { return false }
+        let covered = record.viewBytes(at: record.readerIndex, length: size - recordCRCDigits)!
+        return CRC32.checksum(covered) == stored
     }
 
     public static func encode(_ message: MessageExt) -> [UInt8] {

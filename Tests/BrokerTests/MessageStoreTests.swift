@@ -70,8 +70,8 @@ struct MessageStoreTests {
         do {
             let store = MessageStore(config: storeConfig(directory.path), logger: testLogger) { _ in }
             try store.start()
+            // Not flushed: the tail below may be torn (fsynced data is trusted by the checkpoint).
             for i in 0..<5 { _ = await store.putMessages([makeMessage("T", queueId: Int32(i % 2), body: "m\(i)")]) }
-            await store.flushAll()
         }
         // Tear the last record: keep only half of it in the CommitLog.
         let segment = directory.path + "/commitlog/00000000000000000000"

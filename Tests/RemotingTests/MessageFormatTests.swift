@@ -47,14 +47,24 @@ struct MessageFormatTests {
         message.bornTimestamp = 1_700_000_000_000
         message.storeTimestamp = 1_700_000_000_123
         let bytes = StoredMessageCodec.encode(message)
-        let properties = MessageProperties.encode(message.properties).utf8.count
+        // Properties: the message's, then "\u{2}__CRC32#\u{1}" and ten digits.
+        let properties = MessageProperties.encode(message.properties).utf8.count + 1 + 9 + 10
         #expect(bytes.count == 91 + 5 + 9 + properties)
+        #expect(StoredMessageCodec.hasValidRecordCRC(ByteBuffer(bytes: bytes)))
         var buffer = ByteBuffer(bytes: bytes)
         var decoded = try StoredMessageCodec.decode(from: &buffer)
         #expect(decoded.storeSize == Int32(bytes.count))
+        #expect(decoded.properties[StoredMessageCodec.recordCRCKey]?.count == 10)
         decoded.storeSize = 0
         decoded.bodyCRC = 0
+        decoded.properties[StoredMessageCodec.recordCRCKey] = nil
         #expect(decoded == message)
+        // Any flipped byte breaks the record checksum.
+        for position in stride(from: 0, to: bytes.count - 10, by: 7) {
+            var damaged = bytes
+            damaged[position] ^= 0x10
+            #expect(!StoredMessageCodec.hasValidRecordCRC(ByteBuffer(bytes: damaged)))
+        }
     }
 
     @Test func truncatedStoredMessageIsAnError() {

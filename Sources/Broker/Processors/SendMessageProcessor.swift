@@ -134,7 +134,7 @@ struct SendMessageProcessor: Sendable {
         if message.body.count > broker.config.maxMessageSize {
             return "message body size \(message.body.count) exceeds maxMessageSize \(broker.config.maxMessageSize)"
         }
-        if MessageProperties.encode(message.properties).utf8.count > MessageExt.maxPropertiesLength {
+        if StoredMessageCodec.storedPropertiesLength(message.properties) > MessageExt.maxPropertiesLength {
             return "message properties exceed \(MessageExt.maxPropertiesLength) bytes"
         }
         return nil

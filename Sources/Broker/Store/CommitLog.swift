@@ -76,43 +76,37 @@ public struct CommitLog: CommitLogStorage {
 
     public func flush() throws { try files.flush() }
 
-    /// Opens the segments and keeps the longest prefix of valid records (size, magic, body CRC);
-    /// a torn or corrupt tail is cut off. Returns the end of the valid data.
+    /// Opens the segments and keeps the longest prefix of valid records (size, magic, lengths,
+    /// body CRC) from `trustedOffset` on; a torn or corrupt tail is cut off (and zeroed). Data
+    /// before `trustedOffset` was fsynced before a checkpoint recorded it and is not re-read.
+    /// Returns the end of the valid data.
     @discardableResult
-    public mutating func recover() throws -> Int64 {
+    public mutating func recover(trustedOffset: Int64 = 0) throws -> Int64 {
         try files.load()
         guard let first = files.files.first else { return 0 }
         var offset = first.fileFromOffset
-        scan: for file in files.files {
-            if file.fileFromOffset != offset { break scan }  // a gap: nothing after it is trusted
-            var position = 0
-            while position + 8 <= files.fileSize {
-                var head = try file.read(at: position, count: 8)
-                let size = Int(head.readInteger(as: Int32.self)!)
-                let magic = head.readInteger(as: Int32.self)!
-                if magic == MessageExt.blankMagicCode, position + size == files.fileSize {
-                    position = files.fileSize
-                    break
-                }
-                guard magic == MessageExt.magicCode, size >= StoredMessageCodec.fixedLength,
-                    position + size <= files.fileSize,
-                    Self.isValidRecord(try file.read(at: position, count: size))
-                else {
-                    offset = file.fileFromOffset + Int64(position)
-                    break scan
-                }
-                position += size
+        for file in files.files {
+            if file.fileFromOffset != offset { break }  // a gap: nothing after it is trusted
+            let segmentEnd = file.fileFromOffset + Int64(files.fileSize)
+            if trustedOffset >= segmentEnd {
+                offset = segmentEnd
+                continue
             }
-            offset = file.fileFromOffset + Int64(position)
-            if position < files.fileSize { break }
+            let start = max(0, Int(trustedOffset - file.fileFromOffset))
+            let end = try RecordScanner.validEnd(of: file, from: start)
+            offset = file.fileFromOffset + Int64(end)
+            if end < files.fileSize { break }
         }
         try files.truncateDirty(offset)
         return offset
     }
 
-    static func isValidRecord(_ record: ByteBuffer) -> Bool {
-        var copy = record
-        guard let message = try? StoredMessageCodec.decode(from: &copy) else { return false }
-        return CRC32.masked(message.body) == message.bodyCRC
+    /// After a clean stop: the checkpoint says where the data ends; nothing is scanned.
+    /// False when the files do not reach that far (then recover instead).
+    public mutating func load(end: Int64) throws -> Bool {
+        try files.load()
+        guard end >= files.minOffset, end <= files.maxOffset else { return false }
+        try files.truncateDirty(end)
+        return true
     }
 }
