@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "mqbroker", targets: ["mqbroker"]),
         .executable(name: "raft-sim", targets: ["raft-sim"]),
         .executable(name: "raft-bench", targets: ["raft-bench"]),
+        .executable(name: "store-bench", targets: ["store-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -96,6 +97,14 @@ let package = Package(
         .executableTarget(
             name: "raft-bench",
             dependencies: ["Raft", "RaftSim", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "store-bench",
+            dependencies: [
+                "Broker", "Common", "Remoting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSim"], swiftSettings: strict),

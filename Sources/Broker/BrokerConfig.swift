@@ -165,7 +165,7 @@ public struct BrokerConfig: Sendable {
         ]
     }
 
-    var storeConfig: MessageStoreConfig {
+    public var storeConfig: MessageStoreConfig {
         MessageStoreConfig(
             storePathRootDir: storePathRootDir, storePathCommitLog: storePathCommitLog,
             mappedFileSizeCommitLog: mappedFileSizeCommitLog,

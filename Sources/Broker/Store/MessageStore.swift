@@ -81,6 +81,9 @@ public final class MessageStore: Sendable {
             if !crashed, let checkpoint, try local.load(end: checkpoint) {
                 end = checkpoint
                 logger.info("clean restart: CommitLog ends at \(end) (checkpoint), no scan")
+            } else if !crashed, checkpoint == nil, Directories.list(config.storePathCommitLog).isEmpty {
+                end = try local.recover()
+                logger.info("new store at \(config.storePathRootDir)")
             } else {
                 end = try local.recover(trustedOffset: crashed ? (checkpoint ?? 0) : 0)
                 logger.warning(
