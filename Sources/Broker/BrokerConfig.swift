@@ -43,6 +43,10 @@ public struct BrokerConfig: Sendable {
     public var maxFrameLength: Int
     public var channelExpiredTimeout: Int
     public var rebalanceLockMaxLiveTime: Int
+    public var messageIndexEnable: Bool
+    public var maxHashSlotNum: Int
+    public var maxIndexNum: Int
+    public var defaultQueryMaxNum: Int
     public var unknownKeys: [String] = []
 
     public static let defaultMessageDelayLevel = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
@@ -96,6 +100,10 @@ public struct BrokerConfig: Sendable {
             "maxFrameLength", default: RemotingCommand.defaultMaxFrameLength, range: 1024...(1 << 30))
         channelExpiredTimeout = try reader.int("channelExpiredTimeout", default: 120_000, range: 1000...3_600_000)
         rebalanceLockMaxLiveTime = try reader.int("rebalanceLockMaxLiveTime", default: 60_000, range: 1000...3_600_000)
+        messageIndexEnable = try reader.bool("messageIndexEnable", default: true)
+        maxHashSlotNum = try reader.int("maxHashSlotNum", default: 5_000_000, range: 1...100_000_000)
+        maxIndexNum = try reader.int("maxIndexNum", default: 20_000_000, range: 2...100_000_000)
+        defaultQueryMaxNum = try reader.int("defaultQueryMaxNum", default: 32, range: 1...10_000)
         unknownKeys = reader.unknownKeys
 
         // A record must fit a segment with room for the end-of-file filler.
@@ -162,11 +170,13 @@ public struct BrokerConfig: Sendable {
             "maxTransferBytesOnMessageInMemory": String(maxTransferBytesOnMessageInMemory),
             "maxFrameLength": String(maxFrameLength), "channelExpiredTimeout": String(channelExpiredTimeout),
             "rebalanceLockMaxLiveTime": String(rebalanceLockMaxLiveTime),
+            "messageIndexEnable": String(messageIndexEnable), "maxHashSlotNum": String(maxHashSlotNum),
+            "maxIndexNum": String(maxIndexNum), "defaultQueryMaxNum": String(defaultQueryMaxNum),
         ]
     }
 
     public var storeConfig: MessageStoreConfig {
-        MessageStoreConfig(
+        var config = MessageStoreConfig(
             storePathRootDir: storePathRootDir, storePathCommitLog: storePathCommitLog,
             mappedFileSizeCommitLog: mappedFileSizeCommitLog,
             consumeQueueEntriesPerFile: mappedFileSizeConsumeQueue / 20,
@@ -174,6 +184,10 @@ public struct BrokerConfig: Sendable {
             flushIntervalConsumeQueue: flushIntervalConsumeQueue, delayLevelMillis: delayLevelMillis,
             maxTransferCountOnMessageInMemory: maxTransferCountOnMessageInMemory,
             maxTransferBytesOnMessageInMemory: maxTransferBytesOnMessageInMemory, storeHost: storeHost)
+        config.messageIndexEnable = messageIndexEnable
+        config.maxHashSlotNum = maxHashSlotNum
+        config.maxIndexNum = maxIndexNum
+        return config
     }
 
     var configDirectory: String { storePathRootDir + "/config" }

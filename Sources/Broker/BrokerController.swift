@@ -197,6 +197,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
         case RequestCode.getBrokerRuntimeInfo: return admin.runtimeInfo(request)
         case RequestCode.getAllSubscriptionGroupConfig: return admin.allSubscriptionGroups(request)
         case RequestCode.viewMessageById: return try admin.viewMessageById(request)
+        case RequestCode.queryMessage: return try admin.queryMessage(request)
         default:
             return request.response(
                 code: ResponseCode.requestCodeNotSupported, remark: " request type \(request.code) not supported")

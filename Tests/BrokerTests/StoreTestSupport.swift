@@ -25,11 +25,14 @@ struct TemporaryDirectory {
 }
 
 func storeConfig(_ directory: String, segmentSize: Int = 64 * 1024, entriesPerFile: Int = 10) -> MessageStoreConfig {
-    MessageStoreConfig(
+    var config = MessageStoreConfig(
         storePathRootDir: directory, storePathCommitLog: directory + "/commitlog", mappedFileSizeCommitLog: segmentSize,
         consumeQueueEntriesPerFile: entriesPerFile, flushDiskType: .asyncFlush, flushIntervalCommitLog: 500,
         flushIntervalConsumeQueue: 1000, delayLevelMillis: [1000, 5000], maxTransferCountOnMessageInMemory: 32,
         maxTransferBytesOnMessageInMemory: 256 * 1024, storeHost: HostAddress("127.0.0.1:10911"))
+    config.maxHashSlotNum = 64
+    config.maxIndexNum = 50
+    return config
 }
 
 func makeMessage(_ topic: String, queueId: Int32 = 0, body: String, tag: String? = nil) -> MessageExt {

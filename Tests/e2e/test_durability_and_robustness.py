@@ -148,3 +148,49 @@ def test_print_config_and_bad_config_are_reported():
     out = subprocess.run([os.path.join(BIN_DIR, "mqbroker"), "-c", bad], capture_output=True, text=True, timeout=30)
     os.unlink(bad)
     assert out.returncode != 0 and "flushDiskType=SOMETIMES" in (out.stdout + out.stderr)
+
+
+def _query(c, topic, key, unique=False):
+    ext = {"topic": topic, "key": key, "maxNum": 32, "beginTimestamp": "0", "endTimestamp": str(2 ** 62)}
+    if unique:
+        ext["_UNIQUE_KEY_QUERY"] = "true"
+    return invoke(c.broker_addr, 12, ext)
+
+
+def _records(body):
+    """(physical offset, body, properties) of each stored record in a QUERY/VIEW body."""
+    records, position = [], 0
+    while position < len(body):
+        size = struct.unpack(">i", body[position:position + 4])[0]
+        record = body[position:position + size]
+        body_length = struct.unpack(">i", record[84:88])[0]
+        topic_length = record[88 + body_length]
+        properties = record[91 + body_length + topic_length:].decode("utf-8", "replace")
+        records.append((struct.unpack(">q", record[28:36])[0], record[88:88 + body_length], properties))
+        position += size
+    return records
+
+
+def test_messages_are_found_by_key_and_by_message_id_after_a_crash(own_cluster, unique):
+    c = own_cluster
+    topic = "QueryTopic_" + unique
+    p = producer(c, "PG_" + unique)
+    ids = {}
+    for i in range(12):
+        result = p.send_sync(message(topic, "q-%d" % i, keys="order-%d item-%d" % (i % 3, i)))
+        ids[result.msg_id] = b"q-%d" % i
+    p.shutdown()
+    c.broker.kill(signal.SIGKILL)
+    c.start_broker()
+    found = _query(c, topic, "order-1")
+    assert found.code == 0
+    assert sorted(body for _, body, _ in _records(found.body)) == sorted(b"q-%d" % i for i in (1, 4, 7, 10))
+    for msg_id, body in ids.items():
+        by_id = _query(c, topic, msg_id, unique=True)
+        assert by_id.code == 0, "message id %s not found" % msg_id
+        [(offset, found_body, properties)] = _records(by_id.body)
+        assert found_body == body and msg_id in properties
+        viewed = invoke(c.broker_addr, 33, {"offset": str(offset)})
+        assert viewed.code == 0 and _records(viewed.body)[0][1] == body
+    missing = _query(c, topic, "no-such-key")
+    assert missing.code == 22 and "can not find message" in missing.remark

@@ -108,6 +108,29 @@ struct AdminBrokerProcessor: Sendable {
         request.response(code: ResponseCode.success, bodyBytes: broker.subscriptionGroups.json.serializedBytes())
     }
 
+    /// QUERY_MESSAGE (12): by key, or by unique id with `_UNIQUE_KEY_QUERY=true`.
+    func queryMessage(_ request: RemotingCommand) throws -> RemotingCommand {
+        let topic = try request.string("topic")
+        let key = try request.string("key")
+        let uniqueOnly = request.bool("_UNIQUE_KEY_QUERY")
+        let maxNum = uniqueOnly ? broker.config.defaultQueryMaxNum : Int(try request.int32("maxNum"))
+        let begin = try request.int64("beginTimestamp")
+        let end = try request.int64("endTimestamp")
+        let found = broker.store.queryMessages(
+            topic: topic, key: key, maxCount: max(1, maxNum), beginMillis: begin, endMillis: end,
+            uniqueKeyOnly: uniqueOnly)
+        let fields = [
+            "indexLastUpdateTimestamp": String(found.lastUpdateTimestamp),
+            "indexLastUpdatePhyoffset": String(found.lastUpdatePhyOffset),
+        ]
+        guard found.count > 0 else {
+            return request.response(
+                code: ResponseCode.queryNotFound, remark: "can not find message, maybe time range not correct",
+                fields: fields)
+        }
+        return request.response(code: ResponseCode.success, fields: fields, body: found.messages)
+    }
+
     func viewMessageById(_ request: RemotingCommand) throws -> RemotingCommand {
         let offset = try request.int64("offset")
         guard let record = broker.store.readRecord(atCommitLogOffset: offset) else {

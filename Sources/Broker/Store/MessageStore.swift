@@ -20,8 +20,12 @@ public struct MessageStoreConfig: Sendable {
     public var maxTransferCountOnMessageInMemory: Int
     public var maxTransferBytesOnMessageInMemory: Int
     public var storeHost: HostAddress
+    public var messageIndexEnable = true
+    public var maxHashSlotNum = 5_000_000
+    public var maxIndexNum = 20_000_000
 
     public var storePathConsumeQueue: String { storePathRootDir + "/consumequeue" }
+    public var storePathIndex: String { storePathRootDir + "/index" }
 }
 
 /// The broker's store: the CommitLog (behind `CommitLogStorage`), ConsumeQueues built by dispatch,
@@ -45,6 +49,7 @@ public final class MessageStore: Sendable {
         var queueOffsets: [TopicQueueKey: Int64] = [:]
         /// Appended records not yet in their ConsumeQueue (waiting to become dispatchable).
         var pendingDispatch = Deque<DispatchRequest>()
+        var index: IndexService
     }
 
     public init(
@@ -54,7 +59,9 @@ public final class MessageStore: Sendable {
         self.logger = logger
         self.arrivalListener = arrivalListener
         let commitLog = CommitLog(directory: config.storePathCommitLog, segmentSize: config.mappedFileSizeCommitLog)
-        state = Mutex(StoreState(commitLog: commitLog))
+        let index = IndexService(
+            directory: config.storePathIndex, slotCount: config.maxHashSlotNum, entryCount: config.maxIndexNum)
+        state = Mutex(StoreState(commitLog: commitLog, index: index))
         groupCommit = GroupCommitService(logger: logger)
     }
 
@@ -91,6 +98,7 @@ public final class MessageStore: Sendable {
                 )
             }
             state.commitLog = local
+            if config.messageIndexEnable { try state.index.load(commitLogEnd: end) }
             var reputFrom = local.minOffset
             for topic in Directories.list(config.storePathConsumeQueue) {
                 for queue in Directories.list(config.storePathConsumeQueue + "/" + topic) {
@@ -104,6 +112,10 @@ public final class MessageStore: Sendable {
                     state.queueOffsets[key] = consumeQueue.maxOffset
                     reputFrom = max(reputFrom, consumeQueue.maxPhysicalOffset)
                 }
+            }
+            if config.messageIndexEnable {
+                // The index may lag the queues (or be new): re-dispatch from where it ends.
+                reputFrom = min(reputFrom, max(local.minOffset, state.index.indexedThrough ?? local.minOffset))
             }
             var redispatched = 0
             var offset = reputFrom
@@ -168,6 +180,7 @@ public final class MessageStore: Sendable {
         let (commitLog, queues) = state.withLock { ($0.commitLog, Array($0.consumeQueues.values)) }
         try commitLog.flush()
         for queue in queues { try queue.flush() }
+        try state.withLock { try $0.index.flush() }
         // Everything before this offset is durable: a crash recovery need not re-read it.
         let flushed = commitLog.flushedOffset
         if lastCheckpoint.exchange(flushed, ordering: .relaxed) != flushed {
@@ -249,6 +262,7 @@ public final class MessageStore: Sendable {
     }
 
     func dispatch(_ request: DispatchRequest, state: inout StoreState) throws {
+        if config.messageIndexEnable { try state.index.build(request, topic: request.topic) }
         let transaction = MessageSysFlag.transactionValue(request.sysFlag)
         // Prepared and rolled-back transactional messages never reach a ConsumeQueue.
         guard transaction == MessageSysFlag.transactionNotType || transaction == MessageSysFlag.transactionCommitType
@@ -396,6 +410,33 @@ public final class MessageStore: Sendable {
     }
 
     public var queueKeys: [TopicQueueKey] { state.withLock { Array($0.consumeQueues.keys) } }
+
+    /// Messages of `topic` whose KEYS contain `key` or whose UNIQ_KEY is `key` (only the latter when
+    /// `uniqueKeyOnly`), stored within [begin, end], newest first (QUERY_MESSAGE).
+    public func queryMessages(
+        topic: String, key: String, maxCount: Int, beginMillis: Int64, endMillis: Int64, uniqueKeyOnly: Bool
+    ) -> (messages: ByteBuffer, count: Int, lastUpdateTimestamp: Int64, lastUpdatePhyOffset: Int64) {
+        let (offsets, lastUpdate) = state.withLock { state in
+            (
+                state.index.query(
+                    key: topic + "#" + key, beginMillis: beginMillis, endMillis: endMillis, maxCount: maxCount),
+                state.index.lastUpdate
+            )
+        }
+        var messages = ByteBuffer()
+        var count = 0
+        for offset in offsets {
+            guard var record = readRecord(atCommitLogOffset: offset) else { continue }
+            var copy = record
+            // Hash collisions and stale entries: keep only exact matches.
+            guard let message = try? StoredMessageCodec.decode(from: &copy, readBody: false), message.topic == topic,
+                message.uniqueKey == key || (!uniqueKeyOnly && message.keys.contains(key))
+            else { continue }
+            messages.writeBuffer(&record)
+            count += 1
+        }
+        return (messages, count, lastUpdate.timestamp, lastUpdate.phyOffset)
+    }
 }
 
 /// SYNC_FLUSH group commit: concurrent senders wait on one fsync that covers all of them.

@@ -1,0 +1,144 @@
+import Common
+import Remoting
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One index file (RocketMQ's `IndexFile`), memory-mapped:
+/// ```
+/// | header 40 | hash slots: slotCount × 4 | entries: entryCount × 20 |
+/// header: beginTimestamp 8 | endTimestamp 8 | beginPhyOffset 8 | endPhyOffset 8 | hashSlotCount 4 | indexCount 4
+/// slot:   int32, number of the newest entry whose key hashes here (0 = none)
+/// entry:  keyHash 4 | phyOffset 8 | timeDiff 4 (seconds after beginTimestamp) | previous entry number 4
+/// ```
+/// Entries are numbered from 1; each slot heads a chain through `previous`.
+/// Used only under the store lock.
+final class IndexFile {
+    static let headerSize = 40
+    static let entrySize = 20
+    let path: String
+    let slotCount: Int
+    let entryCount: Int
+    let fileSize: Int
+    private let fd: Int32
+    private let base: UnsafeMutableRawPointer
+
+    init(path: String, slotCount: Int, entryCount: Int) throws {
+        self.path = path
+        self.slotCount = slotCount
+        self.entryCount = entryCount
+        fileSize = Self.headerSize + slotCount * 4 + entryCount * Self.entrySize
+        fd = open(path, O_RDWR | O_CREAT, 0o644)
+        guard fd >= 0 else { throw StoreError.io(path: path, offset: 0, errno: errno) }
+        var info = stat()
+        if fstat(fd, &info) == 0, Int(info.st_size) < fileSize, ftruncate(fd, off_t(fileSize)) != 0 {
+            close(fd)
+            throw StoreError.io(path: path, offset: 0, errno: errno)
+        }
+        guard let mapped = mmap(nil, fileSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), mapped != MAP_FAILED else {
+            close(fd)
+            throw StoreError.io(path: path, offset: 0, errno: errno)
+        }
+        base = mapped
+        if indexCount == 0 { indexCount = 1 }  // entry numbers start at 1, as in RocketMQ
+    }
+
+    deinit {
+        munmap(base, fileSize)
+        close(fd)
+    }
+
+    private func load<T: FixedWidthInteger>(_ offset: Int, as type: T.Type) -> T {
+        T(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    private func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        base.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+    }
+
+    var beginTimestamp: Int64 {
+        get { load(0, as: Int64.self) }
+        set { store(newValue, at: 0) }
+    }
+    var endTimestamp: Int64 {
+        get { load(8, as: Int64.self) }
+        set { store(newValue, at: 8) }
+    }
+    var beginPhyOffset: Int64 {
+        get { load(16, as: Int64.self) }
+        set { store(newValue, at: 16) }
+    }
+    var endPhyOffset: Int64 {
+        get { load(24, as: Int64.self) }
+        set { store(newValue, at: 24) }
+    }
+    var usedSlots: Int32 {
+        get { load(32, as: Int32.self) }
+        set { store(newValue, at: 32) }
+    }
+    /// The next entry number (entries 1 ..< indexCount are written).
+    var indexCount: Int32 {
+        get { load(36, as: Int32.self) }
+        set { store(newValue, at: 36) }
+    }
+
+    var isFull: Bool { Int(indexCount) >= entryCount }
+
+    /// Java `String.hashCode` of the key, made non-negative as RocketMQ does.
+    static func keyHash(_ key: String) -> Int32 {
+        let hash = Int32(truncatingIfNeeded: TagHash.code(key))
+        return hash == Int32.min ? 0 : abs(hash)
+    }
+
+    /// Adds `key` → `phyOffset`; false when the file is full.
+    func put(key: String, phyOffset: Int64, storeTimestamp: Int64) -> Bool {
+        guard !isFull else { return false }
+        let hash = Self.keyHash(key)
+        let slotOffset = Self.headerSize + Int(hash) % slotCount * 4
+        let previous = load(slotOffset, as: Int32.self)
+        if indexCount == 1 {
+            beginTimestamp = storeTimestamp
+            beginPhyOffset = phyOffset
+        }
+        let number = indexCount
+        let entryOffset = Self.headerSize + slotCount * 4 + Int(number) * Self.entrySize
+        store(hash, at: entryOffset)
+        store(phyOffset, at: entryOffset + 4)
+        store(Int32(clamping: max(0, (storeTimestamp - beginTimestamp) / 1000)), at: entryOffset + 12)
+        store(previous, at: entryOffset + 16)
+        store(number, at: slotOffset)
+        if previous == 0 { usedSlots += 1 }
+        indexCount = number + 1
+        endTimestamp = storeTimestamp
+        endPhyOffset = phyOffset
+        return true
+    }
+
+    /// Physical offsets of entries for `key` stored within [begin, end] (ms), newest first.
+    func select(key: String, beginMillis: Int64, endMillis: Int64, maxCount: Int) -> [Int64] {
+        guard indexCount > 1, beginTimestamp <= endMillis, endTimestamp >= beginMillis else { return [] }
+        let hash = Self.keyHash(key)
+        var number = load(Self.headerSize + Int(hash) % slotCount * 4, as: Int32.self)
+        var offsets: [Int64] = []
+        var steps = 0
+        while number > 0, number < indexCount, offsets.count < maxCount, steps < entryCount {
+            let entryOffset = Self.headerSize + slotCount * 4 + Int(number) * Self.entrySize
+            let time = beginTimestamp + Int64(load(entryOffset + 12, as: Int32.self)) * 1000
+            if load(entryOffset, as: Int32.self) == hash, time + 999 >= beginMillis, time <= endMillis {
+                offsets.append(load(entryOffset + 4, as: Int64.self))
+            }
+            let previous = load(entryOffset + 16, as: Int32.self)
+            guard previous < number else { break }  // chains only point back; anything else is damage
+            number = previous
+            steps += 1
+        }
+        return offsets
+    }
+
+    func flush() throws {
+        guard msync(base, fileSize, MS_SYNC) == 0 else { throw StoreError.io(path: path, offset: 0, errno: errno) }
+    }
+
+    func delete() { unlink(path) }
+}
