@@ -47,6 +47,12 @@ public struct BrokerConfig: Sendable {
     public var maxHashSlotNum: Int
     public var maxIndexNum: Int
     public var defaultQueryMaxNum: Int
+    public var fileReservedTime: Int
+    public var deleteWhen: Set<Int>
+    public var diskMaxUsedSpaceRatio: Int
+    public var diskSpaceWarningLevelRatio: Double
+    public var diskSpaceCleanForciblyRatio: Double
+    public var cleanResourceInterval: Int
     public var unknownKeys: [String] = []
 
     public static let defaultMessageDelayLevel = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
@@ -104,6 +110,19 @@ public struct BrokerConfig: Sendable {
         maxHashSlotNum = try reader.int("maxHashSlotNum", default: 5_000_000, range: 1...100_000_000)
         maxIndexNum = try reader.int("maxIndexNum", default: 20_000_000, range: 2...100_000_000)
         defaultQueryMaxNum = try reader.int("defaultQueryMaxNum", default: 32, range: 1...10_000)
+        fileReservedTime = try reader.int("fileReservedTime", default: 72, range: 0...87_600)
+        let hours = reader.string("deleteWhen", default: "04")
+        deleteWhen = Set(
+            try hours.split(separator: ";").map { text throws(ConfigError) -> Int in
+                guard let hour = Int(String(text).trimmingCharacters()), (0...23).contains(hour) else {
+                    throw ConfigError("deleteWhen=\(hours): hours 00-23 separated by ';'")
+                }
+                return hour
+            })
+        diskMaxUsedSpaceRatio = try reader.int("diskMaxUsedSpaceRatio", default: 75, range: 10...95)
+        diskSpaceWarningLevelRatio = try Self.ratio(&reader, "diskSpaceWarningLevelRatio", default: 0.90)
+        diskSpaceCleanForciblyRatio = try Self.ratio(&reader, "diskSpaceCleanForciblyRatio", default: 0.85)
+        cleanResourceInterval = try reader.int("cleanResourceInterval", default: 10_000, range: 100...3_600_000)
         unknownKeys = reader.unknownKeys
 
         // A record must fit a segment with room for the end-of-file filler.
@@ -122,6 +141,15 @@ public struct BrokerConfig: Sendable {
         if brokerRole == .slave && brokerId == 0 {
             throw ConfigError("brokerRole=SLAVE needs brokerId > 0")
         }
+    }
+
+    static func ratio(_ reader: inout ConfigReader, _ key: String, default value: Double) throws(ConfigError) -> Double
+    {
+        let text = reader.string(key, default: String(value))
+        guard let parsed = Double(text), parsed > 0, parsed <= 1 else {
+            throw ConfigError("\(key)=\(text) is not a ratio in (0, 1]")
+        }
+        return parsed
     }
 
     /// `messageDelayLevel`: durations with unit s, m, h or d separated by spaces.
@@ -172,6 +200,12 @@ public struct BrokerConfig: Sendable {
             "rebalanceLockMaxLiveTime": String(rebalanceLockMaxLiveTime),
             "messageIndexEnable": String(messageIndexEnable), "maxHashSlotNum": String(maxHashSlotNum),
             "maxIndexNum": String(maxIndexNum), "defaultQueryMaxNum": String(defaultQueryMaxNum),
+            "fileReservedTime": String(fileReservedTime),
+            "deleteWhen": deleteWhen.sorted().map { $0 < 10 ? "0\($0)" : "\($0)" }.joined(separator: ";"),
+            "diskMaxUsedSpaceRatio": String(diskMaxUsedSpaceRatio),
+            "diskSpaceWarningLevelRatio": String(diskSpaceWarningLevelRatio),
+            "diskSpaceCleanForciblyRatio": String(diskSpaceCleanForciblyRatio),
+            "cleanResourceInterval": String(cleanResourceInterval),
         ]
     }
 

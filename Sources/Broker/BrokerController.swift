@@ -44,6 +44,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
     @discardableResult
     public func start() async throws -> Int {
         try store.start()
+        CleanService(config: config, store: store, logger: logger).run()
         let server = RemotingServer(
             host: config.bindAddress, port: config.listenPort, maxFrameLength: config.maxFrameLength, handler: self,
             logger: logger)
@@ -76,6 +77,10 @@ public final class BrokerController: Service, RemotingRequestHandler {
                 await Self.every(millis: 100) { await self.schedule.deliverDueMessages(now: currentTimeMillis()) }
             }
             group.addTask { await Self.every(millis: 10_000) { self.scanNotActiveClients() } }
+            group.addTask {
+                let clean = CleanService(config: self.config, store: self.store, logger: self.logger)
+                await Self.every(millis: self.config.cleanResourceInterval) { clean.run() }
+            }
             try? await gracefulShutdown()
             group.cancelAll()
         }

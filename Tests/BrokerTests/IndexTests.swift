@@ -12,7 +12,8 @@ struct IndexTests {
         let file = try IndexFile(path: directory.path + "/20260101000000000", slotCount: 4, entryCount: 100)
         for i in 0..<40 {
             #expect(
-                file.put(key: "T#k\(i % 10)", phyOffset: Int64(i * 100), storeTimestamp: 1_000_000 + Int64(i) * 1000))
+                try file.put(
+                    key: "T#k\(i % 10)", phyOffset: Int64(i * 100), storeTimestamp: 1_000_000 + Int64(i) * 1000))
         }
         #expect(file.select(key: "T#k3", beginMillis: 0, endMillis: .max, maxCount: 10) == [3300, 2300, 1300, 300])
         #expect(file.select(key: "T#k3", beginMillis: 1_020_000, endMillis: .max, maxCount: 10) == [3300, 2300])

@@ -5,6 +5,7 @@ import signal
 import struct
 import threading
 import time
+import zlib
 
 import pytest
 
@@ -30,7 +31,9 @@ def read_all(c, topic, queues=4):
             while position < len(response.body):
                 size = struct.unpack(">i", response.body[position:position + 4])[0]
                 body_length = struct.unpack(">i", response.body[position + 84:position + 88])[0]
-                bodies.append(response.body[position + 88:position + 88 + body_length])
+                body = response.body[position + 88:position + 88 + body_length]
+                sys_flag = struct.unpack(">i", response.body[position + 36:position + 40])[0]
+                bodies.append(zlib.decompress(body) if sys_flag & 1 else body)  # as consumers inflate
                 position += size
             offset = int(response.ext["nextBeginOffset"])
     return bodies

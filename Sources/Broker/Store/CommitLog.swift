@@ -76,6 +76,14 @@ public struct CommitLog: CommitLogStorage {
 
     public func flush() throws { try files.flush() }
 
+    public mutating func truncate(to offset: Int64) throws {
+        try files.truncateDirty(offset)
+    }
+
+    public mutating func deleteExpiredSegments(writtenBefore cutoffMillis: Int64?, maxFiles: Int) -> Int {
+        files.deleteLeading(maxCount: maxFiles) { file in cutoffMillis.map { file.lastModifiedMillis < $0 } ?? true }
+    }
+
     /// Opens the segments and keeps the longest prefix of valid records (size, magic, lengths,
     /// body CRC) from `trustedOffset` on; a torn or corrupt tail is cut off (and zeroed). Data
     /// before `trustedOffset` was fsynced before a checkpoint recorded it and is not re-read.

@@ -23,4 +23,9 @@ public protocol CommitLogStorage: Sendable {
     func flush() throws
     /// Where durability has reached.
     var flushedOffset: Int64 { get }
+    /// Undoes appends back to `offset` (a put that failed part-way).
+    mutating func truncate(to offset: Int64) throws
+    /// Retention: deletes leading segments last written before `cutoffMillis` (all but the
+    /// current one when nil), at most `maxFiles`; returns how many went.
+    mutating func deleteExpiredSegments(writtenBefore cutoffMillis: Int64?, maxFiles: Int) -> Int
 }

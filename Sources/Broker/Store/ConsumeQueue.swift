@@ -76,7 +76,7 @@ public struct ConsumeQueue: Sendable {
 
     public func entries(from queueOffset: Int64, maxCount: Int) throws -> [ConsumeQueueEntry] {
         let end = min(maxOffset, queueOffset + Int64(maxCount))
-        guard queueOffset >= minOffset, queueOffset < end else { return [] }
+        guard queueOffset >= files.minOffset / Int64(ConsumeQueueEntry.size), queueOffset < end else { return [] }
         var result: [ConsumeQueueEntry] = []
         var offset = queueOffset
         while offset < end {
@@ -131,4 +131,29 @@ public struct ConsumeQueue: Sendable {
     }
 
     public func flush() throws { try files.flush() }
+
+    /// Retention: drops files whose entries all point below `commitLogMin`, then moves the min
+    /// offset to the first entry still backed by the CommitLog.
+    public mutating func deleteExpired(commitLogMin: Int64) throws -> Int {
+        let entriesPerFile = Int64(files.fileSize / ConsumeQueueEntry.size)
+        let fileSize = files.fileSize
+        let deleted = try files.deleteLeading(maxCount: Int.max) { file in
+            guard file.wrotePosition == fileSize else { return false }
+            var tail = try file.read(at: fileSize - ConsumeQueueEntry.size, count: ConsumeQueueEntry.size)
+            guard let last = ConsumeQueueEntry.read(from: &tail) else { return false }
+            return last.commitLogOffset + Int64(last.messageSize) <= commitLogMin
+        }
+        var candidate = max(minOffset, files.minOffset / Int64(ConsumeQueueEntry.size))
+        while candidate < maxOffset {
+            let batch = try entries(from: candidate, maxCount: Int(entriesPerFile))
+            guard !batch.isEmpty else { break }
+            if let firstKept = batch.firstIndex(where: { $0.commitLogOffset >= commitLogMin }) {
+                candidate += Int64(firstKept)
+                break
+            }
+            candidate += Int64(batch.count)
+        }
+        minOffset = candidate
+        return deleted
+    }
 }

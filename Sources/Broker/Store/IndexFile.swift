@@ -41,7 +41,7 @@ final class IndexFile {
             throw StoreError.io(path: path, offset: 0, errno: errno)
         }
         base = mapped
-        if indexCount == 0 { indexCount = 1 }  // entry numbers start at 1, as in RocketMQ
+        if indexCount == 0 { try store(Int32(1), at: 36) }  // entry numbers start at 1, as in RocketMQ
     }
 
     deinit {
@@ -53,35 +53,24 @@ final class IndexFile {
         T(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 
-    private func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-        base.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+    /// Writes go through `pwrite`, not the mapping: on a full filesystem a store into a sparse
+    /// mapped page raises SIGBUS, while `pwrite` returns ENOSPC. (Linux keeps the shared
+    /// mapping coherent with the page cache, so reads through it see the write.)
+    private func store<T: FixedWidthInteger>(_ value: T, at offset: Int) throws {
+        var bigEndian = value.bigEndian
+        let written = withUnsafeBytes(of: &bigEndian) { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        guard written == MemoryLayout<T>.size else {
+            throw StoreError.io(path: path, offset: Int64(offset), errno: written < 0 ? errno : ENOSPC)
+        }
     }
 
-    var beginTimestamp: Int64 {
-        get { load(0, as: Int64.self) }
-        set { store(newValue, at: 0) }
-    }
-    var endTimestamp: Int64 {
-        get { load(8, as: Int64.self) }
-        set { store(newValue, at: 8) }
-    }
-    var beginPhyOffset: Int64 {
-        get { load(16, as: Int64.self) }
-        set { store(newValue, at: 16) }
-    }
-    var endPhyOffset: Int64 {
-        get { load(24, as: Int64.self) }
-        set { store(newValue, at: 24) }
-    }
-    var usedSlots: Int32 {
-        get { load(32, as: Int32.self) }
-        set { store(newValue, at: 32) }
-    }
+    var beginTimestamp: Int64 { load(0, as: Int64.self) }
+    var endTimestamp: Int64 { load(8, as: Int64.self) }
+    var beginPhyOffset: Int64 { load(16, as: Int64.self) }
+    var endPhyOffset: Int64 { load(24, as: Int64.self) }
+    var usedSlots: Int32 { load(32, as: Int32.self) }
     /// The next entry number (entries 1 ..< indexCount are written).
-    var indexCount: Int32 {
-        get { load(36, as: Int32.self) }
-        set { store(newValue, at: 36) }
-    }
+    var indexCount: Int32 { load(36, as: Int32.self) }
 
     var isFull: Bool { Int(indexCount) >= entryCount }
 
@@ -92,28 +81,31 @@ final class IndexFile {
     }
 
     /// Adds `key` → `phyOffset`; false when the file is full.
-    func put(key: String, phyOffset: Int64, storeTimestamp: Int64) -> Bool {
+    func put(key: String, phyOffset: Int64, storeTimestamp: Int64) throws -> Bool {
         guard !isFull else { return false }
         let hash = Self.keyHash(key)
         let slotOffset = Self.headerSize + Int(hash) % slotCount * 4
         let previous = load(slotOffset, as: Int32.self)
         if indexCount == 1 {
-            beginTimestamp = storeTimestamp
-            beginPhyOffset = phyOffset
+            try store(storeTimestamp, at: 0)
+            try store(phyOffset, at: 16)
         }
         let number = indexCount
         let entryOffset = Self.headerSize + slotCount * 4 + Int(number) * Self.entrySize
-        store(hash, at: entryOffset)
-        store(phyOffset, at: entryOffset + 4)
-        store(Int32(clamping: max(0, (storeTimestamp - beginTimestamp) / 1000)), at: entryOffset + 12)
-        store(previous, at: entryOffset + 16)
-        store(number, at: slotOffset)
-        if previous == 0 { usedSlots += 1 }
-        indexCount = number + 1
-        endTimestamp = storeTimestamp
-        endPhyOffset = phyOffset
+        try store(hash, at: entryOffset)
+        try store(phyOffset, at: entryOffset + 4)
+        try store(Int32(clamping: max(0, (storeTimestamp - beginTimestamp) / 1000)), at: entryOffset + 12)
+        try store(previous, at: entryOffset + 16)
+        try store(number, at: slotOffset)
+        if previous == 0 { try store(usedSlots + 1, at: 32) }
+        try store(number + 1, at: 36)
+        try store(storeTimestamp, at: 8)
+        try store(phyOffset, at: 24)
         return true
     }
+
+    /// Recovery: the index must not claim records past the CommitLog's end.
+    func clampEnd(to offset: Int64) throws { try store(offset, at: 24) }
 
     /// Physical offsets of entries for `key` stored within [begin, end] (ms), newest first.
     func select(key: String, beginMillis: Int64, endMillis: Int64, maxCount: Int) -> [Int64] {

@@ -25,7 +25,7 @@ struct IndexService {
             try IndexFile(path: directory + "/" + $0, slotCount: slotCount, entryCount: entryCount)
         }
         if let last = files.last, last.indexCount > 1, last.endPhyOffset >= commitLogEnd {
-            last.endPhyOffset = commitLogEnd - 1
+            try last.clampEnd(to: commitLogEnd - 1)
         }
     }
 
@@ -51,15 +51,17 @@ struct IndexService {
     }
 
     private mutating func put(key: String, phyOffset: Int64, storeTimestamp: Int64) throws {
-        if let last = files.last, last.put(key: key, phyOffset: phyOffset, storeTimestamp: storeTimestamp) { return }
+        if let last = files.last, try last.put(key: key, phyOffset: phyOffset, storeTimestamp: storeTimestamp) {
+            return
+        }
         var name = Self.fileName(millis: currentTimeMillis())
         while files.contains(where: { $0.path.hasSuffix("/" + name) }) {
             name = Self.fileName(millis: Int64(name)! + 1)
         }
         let file = try IndexFile(path: directory + "/" + name, slotCount: slotCount, entryCount: entryCount)
         files.append(file)
-        precondition(
-            file.put(key: key, phyOffset: phyOffset, storeTimestamp: storeTimestamp), "a new index file is full")
+        let stored = try file.put(key: key, phyOffset: phyOffset, storeTimestamp: storeTimestamp)
+        precondition(stored, "a new index file is full")
     }
 
     /// Offsets stored for `key` within [begin, end], newest first, at most `maxCount`, no repeats.
@@ -76,6 +78,16 @@ struct IndexService {
 
     func flush() throws {
         for file in files { try file.flush() }
+    }
+
+    /// Retention: drops index files (not the last) that only point below `commitLogMin`.
+    mutating func deleteExpired(commitLogMin: Int64) -> Int {
+        var deleted = 0
+        while files.count > 1, files[0].endPhyOffset < commitLogMin {
+            files.removeFirst().delete()
+            deleted += 1
+        }
+        return deleted
     }
 
     /// `yyyyMMddHHmmssSSS` in UTC (RocketMQ uses local time; UTC keeps names ordered across zones).

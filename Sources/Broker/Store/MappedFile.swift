@@ -140,4 +140,11 @@ public final class MappedFile: Sendable {
     public func delete() {
         unlink(path)
     }
+
+    /// The file's modification time (retention counts from the last write).
+    public var lastModifiedMillis: Int64 {
+        var info = stat()
+        guard fstat(fd.rawValue, &info) == 0 else { return 0 }
+        return Int64(info.st_mtim.tv_sec) * 1000 + Int64(info.st_mtim.tv_nsec) / 1_000_000
+    }
 }

@@ -72,6 +72,16 @@ public struct MappedFileQueue: Sendable {
         files = kept
     }
 
+    /// Deletes files from the front while `shouldDelete` says so, never the last one, at most `maxCount`.
+    public mutating func deleteLeading(maxCount: Int, where shouldDelete: (MappedFile) throws -> Bool) rethrows -> Int {
+        var deleted = 0
+        while deleted < maxCount, files.count > 1, try shouldDelete(files[0]) {
+            files.removeFirst().delete()
+            deleted += 1
+        }
+        return deleted
+    }
+
     public func flush() throws {
         for file in files where file.flushedPosition < file.wrotePosition { try file.flush() }
     }

@@ -39,6 +39,10 @@ public final class MessageStore: Sendable {
     let state: Mutex<StoreState>
     let groupCommit: GroupCommitService
     let lastCheckpoint = Atomic<Int64>(-1)
+    /// Why writes are refused (the disk passed `diskSpaceWarningLevelRatio`), or nil.
+    let writeBlock = Mutex<String?>(nil)
+    /// The I/O error of the current failure episode (logged once), or nil while writes succeed.
+    let ioErrorEpisode = Mutex<String?>(nil)
     /// Called (outside the lock) with the queues that received messages: wakes long polls.
     let arrivalListener: @Sendable ([TopicQueueKey]) -> Void
 
@@ -190,37 +194,83 @@ public final class MessageStore: Sendable {
 
     // MARK: put
 
+    /// Refuses (reason) or allows (nil) writes; logs only changes.
+    public func setWritesBlocked(_ reason: String?) {
+        let previous = writeBlock.withLock { block in
+            defer { block = reason }
+            return block
+        }
+        switch (previous, reason) {
+        case (nil, let reason?): logger.error("writes refused: \(reason)")
+        case (_?, nil): logger.warning("writes accepted again: disk space recovered")
+        default: break
+        }
+    }
+
     /// Stores messages (one, or a batch for one queue) and makes them visible to consumers.
-    /// With SYNC_FLUSH, returns only after an fsync covered them (group commit).
+    /// With SYNC_FLUSH, returns only after an fsync covered them (group commit). A put that fails
+    /// part-way is rolled back: no part of it ever becomes visible.
     public func putMessages(_ messages: [MessageExt]) async -> PutMessageResult {
+        if let reason = writeBlock.withLock({ $0 }) {
+            return PutMessageResult(status: .serviceNotAvailable(reason))
+        }
         var arrivals: [TopicQueueKey] = []
         let result: PutMessageResult
         do {
             result = try state.withLock { state in
+                let startOffset = state.commitLog.maxOffset
+                let pendingBefore = state.pendingDispatch.count
+                var previousOffsets: [TopicQueueKey: Int64?] = [:]
                 var appended: [AppendedMessage] = []
-                for var message in messages {
-                    let key = TopicQueueKey(message.topic, message.queueId)
-                    message.queueOffset = state.queueOffsets[key] ?? 0
-                    message.storeHost = config.storeHost
-                    let size = StoredMessageCodec.encodedLength(of: message)
-                    message.commitLogOffset = try state.commitLog.reserve(size: size)
-                    var record = ByteBuffer()
-                    StoredMessageCodec.encode(message, into: &record)
-                    try state.commitLog.append(record, at: message.commitLogOffset)
-                    state.queueOffsets[key] = message.queueOffset + 1
-                    state.pendingDispatch.append(
-                        dispatchRequest(for: message, at: message.commitLogOffset, size: Int32(size)))
-                    appended.append(
-                        AppendedMessage(
-                            commitLogOffset: message.commitLogOffset, size: size, queueOffset: message.queueOffset,
-                            offsetMessageId: message.offsetMessageId))
+                do {
+                    for var message in messages {
+                        let key = TopicQueueKey(message.topic, message.queueId)
+                        if previousOffsets[key] == nil { previousOffsets[key] = .some(state.queueOffsets[key]) }
+                        message.queueOffset = state.queueOffsets[key] ?? 0
+                        message.storeHost = config.storeHost
+                        let size = StoredMessageCodec.encodedLength(of: message)
+                        message.commitLogOffset = try state.commitLog.reserve(size: size)
+                        var record = ByteBuffer()
+                        StoredMessageCodec.encode(message, into: &record)
+                        try state.commitLog.append(record, at: message.commitLogOffset)
+                        state.queueOffsets[key] = message.queueOffset + 1
+                        state.pendingDispatch.append(
+                            dispatchRequest(for: message, at: message.commitLogOffset, size: Int32(size)))
+                        appended.append(
+                            AppendedMessage(
+                                commitLogOffset: message.commitLogOffset, size: size, queueOffset: message.queueOffset,
+                                offsetMessageId: message.offsetMessageId))
+                    }
+                } catch {
+                    // Undo this put: its records leave the CommitLog and are never dispatched.
+                    for (key, offset) in previousOffsets { state.queueOffsets[key] = offset }
+                    state.pendingDispatch.removeLast(state.pendingDispatch.count - pendingBefore)
+                    do {
+                        try state.commitLog.truncate(to: startOffset)
+                    } catch {
+                        setWritesBlocked("rolling back a failed write failed (\(error)); restart the broker")
+                    }
+                    throw error
                 }
                 arrivals = try drainDispatch(state: &state)
                 return PutMessageResult(status: .putOK, appended: appended)
             }
         } catch {
-            logger.error("put failed: \(error)")
-            return PutMessageResult(status: .unknownError("\(error)"))
+            let cause = "\(error)"
+            if ioErrorEpisode.withLock({ episode in
+                defer { episode = cause }
+                return episode == nil
+            }) {
+                logger.error(
+                    "storing messages failed: \(cause); sends get SERVICE_NOT_AVAILABLE until writes succeed again")
+            }
+            return PutMessageResult(status: .serviceNotAvailable("the broker could not write the message: \(cause)"))
+        }
+        if ioErrorEpisode.withLock({ episode in
+            defer { episode = nil }
+            return episode != nil
+        }) {
+            logger.warning("writes succeed again")
         }
         if !arrivals.isEmpty { arrivalListener(arrivals) }
         if config.flushDiskType == .syncFlush, let last = result.appended.last {
@@ -254,8 +304,9 @@ public final class MessageStore: Sendable {
         var arrivals: [TopicQueueKey] = []
         let bound = state.commitLog.dispatchableOffset
         while let next = state.pendingDispatch.first, next.commitLogOffset + Int64(next.size) <= bound {
-            state.pendingDispatch.removeFirst()
+            // Removed only once dispatched: after an I/O error the next put retries it.
             try dispatch(next, state: &state)
+            state.pendingDispatch.removeFirst()
             arrivals.append(TopicQueueKey(next.topic, next.queueId))
         }
         return arrivals
@@ -410,6 +461,33 @@ public final class MessageStore: Sendable {
     }
 
     public var queueKeys: [TopicQueueKey] { state.withLock { Array($0.consumeQueues.keys) } }
+
+    public struct CleanResult: Sendable, Equatable {
+        public var commitLogFiles = 0
+        public var consumeQueueFiles = 0
+        public var indexFiles = 0
+    }
+
+    /// Retention: deletes CommitLog segments last written before `cutoffMillis` (when nil: all
+    /// but the current one, oldest first, at most `maxFiles`), then ConsumeQueue and index files
+    /// that only point below the new CommitLog minimum; queue min offsets move up.
+    public func cleanExpiredFiles(writtenBefore cutoffMillis: Int64?, maxFiles: Int = 10) -> CleanResult {
+        state.withLock { state in
+            var result = CleanResult()
+            result.commitLogFiles = state.commitLog.deleteExpiredSegments(
+                writtenBefore: cutoffMillis, maxFiles: maxFiles)
+            let minimum = state.commitLog.minOffset
+            for key in Array(state.consumeQueues.keys) {
+                do {
+                    result.consumeQueueFiles += try state.consumeQueues[key]!.deleteExpired(commitLogMin: minimum)
+                } catch {
+                    logger.error("cleaning ConsumeQueue \(key) failed: \(error)")
+                }
+            }
+            result.indexFiles = state.index.deleteExpired(commitLogMin: minimum)
+            return result
+        }
+    }
 
     /// Messages of `topic` whose KEYS contain `key` or whose UNIQ_KEY is `key` (only the latter when
     /// `uniqueKeyOnly`), stored within [begin, end], newest first (QUERY_MESSAGE).
