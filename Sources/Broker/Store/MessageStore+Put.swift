@@ -1,0 +1,148 @@
+import Common
+import DequeModule
+import Logging
+import NIOCore
+import NIOPosix
+import Remoting
+import Synchronization
+
+extension MessageStore {
+    // MARK: put
+
+    /// Refuses (reason) or allows (nil) writes; logs only changes.
+    public func setWritesBlocked(_ reason: String?) {
+        let previous = writeBlock.withLock { block in
+            defer { block = reason }
+            return block
+        }
+        switch (previous, reason) {
+        case (nil, let reason?): logger.error("writes refused: \(reason)")
+        case (_?, nil): logger.warning("writes accepted again: disk space recovered")
+        default: break
+        }
+    }
+
+    /// Stores messages (one, or a batch for one queue) and makes them visible to consumers.
+    /// With SYNC_FLUSH, returns only after an fsync covered them (group commit). A put that fails
+    /// part-way is rolled back: no part of it ever becomes visible.
+    public func putMessages(_ messages: [MessageExt]) async -> PutMessageResult {
+        if let reason = writeBlock.withLock({ $0 }) {
+            return PutMessageResult(status: .serviceNotAvailable(reason))
+        }
+        var arrivals: [TopicQueueKey] = []
+        let result: PutMessageResult
+        do {
+            result = try state.withLock { state in
+                let startOffset = state.commitLog.maxOffset
+                let pendingBefore = state.pendingDispatch.count
+                var previousOffsets: [TopicQueueKey: Int64?] = [:]
+                var appended: [AppendedMessage] = []
+                do {
+                    for var message in messages {
+                        let key = TopicQueueKey(message.topic, message.queueId)
+                        if previousOffsets[key] == nil { previousOffsets[key] = .some(state.queueOffsets[key]) }
+                        message.queueOffset = state.queueOffsets[key] ?? 0
+                        message.storeHost = config.storeHost
+                        let size = StoredMessageCodec.encodedLength(of: message)
+                        message.commitLogOffset = try state.commitLog.reserve(size: size)
+                        var record = ByteBuffer()
+                        StoredMessageCodec.encode(message, into: &record)
+                        try state.commitLog.append(record, at: message.commitLogOffset)
+                        state.queueOffsets[key] = message.queueOffset + 1
+                        state.pendingDispatch.append(
+                            dispatchRequest(for: message, at: message.commitLogOffset, size: Int32(size)))
+                        appended.append(
+                            AppendedMessage(
+                                commitLogOffset: message.commitLogOffset, size: size, queueOffset: message.queueOffset,
+                                offsetMessageId: message.offsetMessageId))
+                    }
+                } catch {
+                    // Undo this put: its records leave the CommitLog and are never dispatched.
+                    for (key, offset) in previousOffsets { state.queueOffsets[key] = offset }
+                    state.pendingDispatch.removeLast(state.pendingDispatch.count - pendingBefore)
+                    do {
+                        try state.commitLog.truncate(to: startOffset)
+                    } catch {
+                        setWritesBlocked("rolling back a failed write failed (\(error)); restart the broker")
+                    }
+                    throw error
+                }
+                arrivals = try drainDispatch(state: &state)
+                return PutMessageResult(status: .putOK, appended: appended)
+            }
+        } catch {
+            let cause = "\(error)"
+            if ioErrorEpisode.withLock({ episode in
+                defer { episode = cause }
+                return episode == nil
+            }) {
+                logger.error(
+                    "storing messages failed: \(cause); sends get SERVICE_NOT_AVAILABLE until writes succeed again")
+            }
+            return PutMessageResult(status: .serviceNotAvailable("the broker could not write the message: \(cause)"))
+        }
+        if ioErrorEpisode.withLock({ episode in
+            defer { episode = nil }
+            return episode != nil
+        }) {
+            logger.warning("writes succeed again")
+        }
+        if !arrivals.isEmpty { arrivalListener(arrivals) }
+        if config.flushDiskType == .syncFlush, let last = result.appended.last {
+            let end = last.commitLogOffset + Int64(last.size)
+            let flushed = await groupCommit.waitForFlush(upTo: end) { [self] in
+                let commitLog = state.withLock { $0.commitLog }
+                try commitLog.flush()
+                return commitLog.flushedOffset
+            }
+            if !flushed { return PutMessageResult(status: .flushDiskTimeout, appended: result.appended) }
+        }
+        return result
+    }
+
+    func dispatchRequest(for message: MessageExt, at offset: Int64, size: Int32) -> DispatchRequest {
+        var tagsCode = TagHash.code(message.tags)
+        if message.topic == SystemTopics.schedule, message.delayLevel > 0 {
+            // The schedule queues hold the delivery time where other queues hold the tag hash.
+            let level = min(message.delayLevel, config.delayLevelMillis.count)
+            tagsCode = message.storeTimestamp + config.delayLevelMillis[level - 1]
+        }
+        return DispatchRequest(
+            topic: message.topic, queueId: message.queueId, commitLogOffset: offset, size: size, tagsCode: tagsCode,
+            storeTimestamp: message.storeTimestamp, queueOffset: message.queueOffset, sysFlag: message.sysFlag,
+            keys: message.properties[MessageConst.keys], uniqueKey: message.uniqueKey)
+    }
+
+    /// Dispatches pending records below the CommitLog's dispatchable offset (all of them for the
+    /// local CommitLog; only committed ones for a replicated one).
+    func drainDispatch(state: inout StoreState) throws -> [TopicQueueKey] {
+        var arrivals: [TopicQueueKey] = []
+        let bound = state.commitLog.dispatchableOffset
+        while let next = state.pendingDispatch.first, next.commitLogOffset + Int64(next.size) <= bound {
+            // Removed only once dispatched: after an I/O error the next put retries it.
+            try dispatch(next, state: &state)
+            state.pendingDispatch.removeFirst()
+            arrivals.append(TopicQueueKey(next.topic, next.queueId))
+        }
+        return arrivals
+    }
+
+    func dispatch(_ request: DispatchRequest, state: inout StoreState) throws {
+        if config.messageIndexEnable { try state.index.build(request, topic: request.topic) }
+        let transaction = MessageSysFlag.transactionValue(request.sysFlag)
+        // Prepared and rolled-back transactional messages never reach a ConsumeQueue.
+        guard transaction == MessageSysFlag.transactionNotType || transaction == MessageSysFlag.transactionCommitType
+        else { return }
+        let key = TopicQueueKey(request.topic, request.queueId)
+        var queue =
+            state.consumeQueues[key]
+            ?? ConsumeQueue(
+                rootDirectory: config.storePathConsumeQueue, topic: request.topic, queueId: request.queueId,
+                entriesPerFile: config.consumeQueueEntriesPerFile)
+        try queue.append(
+            ConsumeQueueEntry(
+                commitLogOffset: request.commitLogOffset, messageSize: request.size, tagsCode: request.tagsCode),
+            queueOffset: request.queueOffset)
+        state.consumeQueues[key] = queue
+    }
+}
