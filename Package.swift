@@ -51,6 +51,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Client",
+            dependencies: [
+                "Common", "Remoting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "NameServer",
             dependencies: [
                 "Common", "Remoting",
@@ -103,6 +112,14 @@ let package = Package(
             name: "store-bench",
             dependencies: [
                 "Broker", "Common", "Remoting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ClientTests",
+            dependencies: [
+                "Client", "Broker", "NameServer", "Remoting", "Common", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -1,0 +1,311 @@
+import Common
+import Logging
+import NIOCore
+import Remoting
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+public struct ProducerOptions: Sendable {
+    /// Per-attempt timeout.
+    public var sendMsgTimeoutMillis: Int64 = 3000
+    /// Extra attempts of a sync send on another queue (preferably another broker).
+    public var retryTimesWhenSendFailed = 2
+    /// How often routes are re-read from the NameServers (RocketMQ's 30 s; faster failover with ~1 s).
+    public var pollNameServerIntervalMillis = 30_000
+    public var heartbeatBrokerIntervalMillis = 30_000
+    /// Bodies at least this large are zlib-compressed (not batches).
+    public var compressMsgBodyOverHowmuch = 4096
+    public var maxMessageSize = 4 * 1024 * 1024
+    /// Async sends in flight at most; further `sendAsync` calls wait for a slot.
+    public var maxInflightAsyncSends = 1024
+    /// A broker that failed is avoided this long when others are available.
+    public var brokerIsolationMillis: Int64 = 10_000
+    public var instanceName = String(getpid())
+
+    public init() {}
+}
+
+/// A RocketMQ producer: sync, async (bounded in flight), one-way, orderly (queue chosen from a
+/// sharding key) and batch sends; retries on another broker; route refresh on failure.
+public final class Producer: Sendable {
+    public let group: String
+    public let options: ProducerOptions
+    let api: MQClientAPI
+    let logger: Logger
+    let clientId: String
+    let ids: MessageIDGenerator
+    let routes = Mutex<[String: TopicPublishInfo]>([:])
+    let brokerFailures = Mutex<[String: Int64]>([:])
+    let roundRobin = Atomic<Int>(0)
+    let inflight: AsyncPermits
+    let background = Mutex<Task<Void, Never>?>(nil)
+
+    public init(
+        group: String, namesrvAddr: String, options: ProducerOptions = ProducerOptions(),
+        logger: Logger = Logger(label: "rocketmq.producer")
+    ) {
+        self.group = group
+        self.options = options
+        self.logger = logger
+        api = MQClientAPI(namesrvAddr: namesrvAddr, logger: logger)
+        clientId = "127.0.0.1@\(options.instanceName)"
+        ids = MessageIDGenerator(ip: [127, 0, 0, 1])
+        inflight = AsyncPermits(options.maxInflightAsyncSends)
+    }
+
+    /// Starts the route poll and broker heartbeats.
+    public func start() async {
+        let task = Task { [self] in
+            var sinceHeartbeat = 0
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(options.pollNameServerIntervalMillis))
+                if Task.isCancelled { return }
+                await refreshAllRoutes()
+                sinceHeartbeat += options.pollNameServerIntervalMillis
+                if sinceHeartbeat >= options.heartbeatBrokerIntervalMillis {
+                    sinceHeartbeat = 0
+                    await heartbeat()
+                }
+            }
+        }
+        background.withLock { $0 = task }
+    }
+
+    /// Unregisters from the brokers and closes connections.
+    public func shutdown() async {
+        background.withLock { $0 }?.cancel()
+        let request = RemotingCommand.request(
+            code: RequestCode.unregisterClient,
+            fields: ["clientID": clientId, "producerGroup": group, "consumerGroup": ""])
+        for address in knownBrokers { _ = try? await api.invoke(address, request, timeoutMillis: 1000) }
+        await api.shutdown()
+    }
+
+    // MARK: sends
+
+    public func send(_ message: Message) async throws -> SendResult {
+        try await send(message, retries: options.retryTimesWhenSendFailed) { info, avoid in
+            self.selectQueue(info, avoiding: avoid)
+        }
+    }
+
+    /// Orderly: every message with the same key goes to the same queue (hash of the key).
+    public func send(_ message: Message, shardingKey: String) async throws -> SendResult {
+        try await send(message, retries: 0) { info, _ in
+            guard !info.queues.isEmpty else { return nil }
+            let hash = Int(TagHash.code(shardingKey) & Int64(Int32.max))
+            return info.queues[hash % info.queues.count]
+        }
+    }
+
+    /// Sends through a queue the caller picks.
+    public func send(_ message: Message, selector: @escaping @Sendable ([MessageQueue]) -> MessageQueue) async throws
+        -> SendResult
+    {
+        try await send(message, retries: 0) { info, _ in info.queues.isEmpty ? nil : selector(info.queues) }
+    }
+
+    /// Fire and forget: no retries, no result.
+    public func sendOneway(_ message: Message) async throws {
+        let info = try await publishInfo(message.topic)
+        guard let queue = selectQueue(info, avoiding: nil), let address = info.masterAddress(of: queue.brokerName)
+        else {
+            throw ClientError.noRoute(topic: message.topic)
+        }
+        let (request, _) = try prepare(message, queue: queue)
+        try await api.invokeOneway(address, request)
+    }
+
+    /// Sends without waiting; `completion` gets the outcome. At most `maxInflightAsyncSends` are in
+    /// flight: beyond that this call waits for a slot.
+    public func sendAsync(_ message: Message, completion: @escaping @Sendable (Result<SendResult, any Error>) -> Void)
+        async
+    {
+        await inflight.acquire()
+        Task { [self] in
+            defer { inflight.release() }
+            do {
+                completion(
+                    .success(
+                        try await send(message, retries: 0) { info, avoid in self.selectQueue(info, avoiding: avoid) }))
+            } catch {
+                completion(.failure(error))
+            }
+        }
+    }
+
+    /// One request carrying several messages of one topic, stored with consecutive queue offsets.
+    public func sendBatch(_ messages: [Message]) async throws -> SendResult {
+        guard let topic = messages.first?.topic, messages.allSatisfy({ $0.topic == topic }) else {
+            throw ClientError.illegalMessage("a batch needs messages, all of one topic")
+        }
+        let batched = messages.map { message in
+            var properties = message.properties
+            properties[MessageConst.uniqueKey] = ids.next()
+            return BatchedMessage(flag: message.flag, body: message.body, properties: properties)
+        }
+        let body = BatchedMessage.encodeBatch(batched)
+        let carrier = Message(topic: topic, body: body)
+        return try await send(carrier, retries: options.retryTimesWhenSendFailed, batch: true) { info, avoid in
+            self.selectQueue(info, avoiding: avoid)
+        }
+    }
+
+    // MARK: internals
+
+    func send(
+        _ message: Message, retries: Int, batch: Bool = false,
+        select: @escaping @Sendable (TopicPublishInfo, String?) -> MessageQueue?
+    ) async throws -> SendResult {
+        if let problem = SystemTopics.validate(message.topic) { throw ClientError.illegalMessage(problem) }
+        guard !message.body.isEmpty, message.body.count <= options.maxMessageSize else {
+            throw ClientError.illegalMessage("body size \(message.body.count) not in 1...\(options.maxMessageSize)")
+        }
+        var lastError: any Error = ClientError.noRoute(topic: message.topic)
+        var avoid: String?
+        for attempt in 0...retries {
+            let info = try await publishInfo(message.topic, refresh: attempt > 0)
+            guard let queue = select(info, avoid), let address = info.masterAddress(of: queue.brokerName) else {
+                throw ClientError.noRoute(topic: message.topic)
+            }
+            do {
+                let (request, uniqueKey) = try prepare(message, queue: queue, batch: batch)
+                let response = try await api.invoke(address, request, timeoutMillis: options.sendMsgTimeoutMillis)
+                let status: SendStatus
+                switch response.code {
+                case ResponseCode.success: status = .sendOK
+                case ResponseCode.flushDiskTimeout: status = .flushDiskTimeout
+                case ResponseCode.flushSlaveTimeout: status = .flushSlaveTimeout
+                case ResponseCode.slaveNotAvailable: status = .slaveNotAvailable
+                default: throw ClientError.broker(code: response.code, remark: response.remark ?? "")
+                }
+                brokerFailures.withLock { $0[queue.brokerName] = nil }
+                return SendResult(
+                    status: status, msgId: uniqueKey, offsetMsgId: response.extFields["msgId"] ?? "",
+                    messageQueue: MessageQueue(
+                        topic: message.topic, brokerName: queue.brokerName,
+                        queueId: Int32(response.extFields["queueId"] ?? "") ?? queue.queueId),
+                    queueOffset: Int64(response.extFields["queueOffset"] ?? "") ?? -1)
+            } catch {
+                lastError = error
+                avoid = queue.brokerName
+                let until = currentTimeMillis() + options.brokerIsolationMillis
+                brokerFailures.withLock { $0[queue.brokerName] = until }
+                logger.debug("send to \(queue) at \(address) failed (attempt \(attempt + 1)): \(error)")
+                if case ClientError.broker(let code, _) = error, code != ResponseCode.serviceNotAvailable,
+                    code != ResponseCode.systemBusy, code != ResponseCode.systemError,
+                    code != ResponseCode.topicNotExist
+                {
+                    throw error  // the message itself is refused: another broker would refuse it too
+                }
+            }
+        }
+        throw lastError
+    }
+
+    /// The SEND_MESSAGE_V2 (or SEND_BATCH_MESSAGE) request, and the message's unique id.
+    func prepare(_ message: Message, queue: MessageQueue, batch: Bool = false) throws -> (RemotingCommand, String) {
+        var properties = message.properties
+        let uniqueKey = properties[MessageConst.uniqueKey] ?? ids.next()
+        if !batch { properties[MessageConst.uniqueKey] = uniqueKey }
+        properties[MessageConst.wait] = "true"
+        var sysFlag: Int32 = 0
+        var body = message.body
+        if !batch, body.count >= options.compressMsgBodyOverHowmuch {
+            body = Zlib.compress(body)
+            sysFlag |= MessageSysFlag.compressed
+        }
+        let fields: [String: String] = [
+            "a": group, "b": message.topic, "c": SystemTopics.autoCreateTopicKey, "d": "4", "e": String(queue.queueId),
+            "f": String(sysFlag), "g": String(currentTimeMillis()), "h": String(message.flag),
+            "i": MessageProperties.encode(properties), "j": "0", "k": "false", "m": String(batch),
+        ]
+        let code = batch ? RequestCode.sendBatchMessage : RequestCode.sendMessageV2
+        return (RemotingCommand.request(code: code, fields: fields, body: body), uniqueKey)
+    }
+
+    /// Round robin over the queues, skipping `avoiding` and recently failed brokers when others exist.
+    func selectQueue(_ info: TopicPublishInfo, avoiding: String?) -> MessageQueue? {
+        guard !info.queues.isEmpty else { return nil }
+        let now = currentTimeMillis()
+        let failed = brokerFailures.withLock { $0.filter { $0.value > now } }
+        let start = roundRobin.add(1, ordering: .relaxed).newValue
+        for step in 0..<info.queues.count {
+            let queue = info.queues[(start + step) % info.queues.count]
+            if queue.brokerName != avoiding, failed[queue.brokerName] == nil { return queue }
+        }
+        return info.queues[start % info.queues.count]
+    }
+
+    /// The cached route, fetched (or refreshed) from the NameServers when needed. An unknown topic
+    /// uses TBW102's brokers so the broker can create it (auto-creation).
+    func publishInfo(_ topic: String, refresh: Bool = false) async throws -> TopicPublishInfo {
+        if !refresh, let cached = routes.withLock({ $0[topic] }), !cached.queues.isEmpty { return cached }
+        if let route = try await api.topicRoute(topic) {
+            let info = TopicPublishInfo(topic: topic, route: route)
+            routes.withLock { $0[topic] = info }
+            return info
+        }
+        if let cached = routes.withLock({ $0[topic] }) { return cached }
+        guard let template = try await api.topicRoute(SystemTopics.autoCreateTopicKey) else {
+            throw ClientError.noRoute(topic: topic)
+        }
+        var info = TopicPublishInfo(topic: topic, route: template)
+        info.queues = info.queues.filter { $0.queueId < 4 }
+        return info
+    }
+
+    func refreshAllRoutes() async {
+        for topic in routes.withLock({ Array($0.keys) }) { _ = try? await publishInfo(topic, refresh: true) }
+    }
+
+    var knownBrokers: Set<String> {
+        Set(routes.withLock { $0.values.flatMap(\.brokerAddresses) })
+    }
+
+    func heartbeat() async {
+        let body = HeartbeatData(clientID: clientId, producerGroups: [group], consumers: []).json.serializedBytes()
+        for address in knownBrokers {
+            _ = try? await api.invoke(address, .request(code: RequestCode.heartBeat, body: body), timeoutMillis: 3000)
+        }
+    }
+}
+
+/// A counting semaphore for async code.
+final class AsyncPermits: Sendable {
+    struct State {
+        var available: Int
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    let state: Mutex<State>
+
+    init(_ count: Int) { state = Mutex(State(available: count)) }
+
+    func acquire() async {
+        await withCheckedContinuation { continuation in
+            let granted = state.withLock { state -> Bool in
+                if state.available > 0 {
+                    state.available -= 1
+                    return true
+                }
+                state.waiters.append(continuation)
+                return false
+            }
+            if granted { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiters.isEmpty {
+                state.available += 1
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        waiter?.resume()
+    }
+}
