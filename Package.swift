@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "raft-sim", targets: ["raft-sim"]),
         .executable(name: "raft-bench", targets: ["raft-bench"]),
         .executable(name: "store-bench", targets: ["store-bench"]),
+        .executable(name: "mqadmin", targets: ["mqadmin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -106,6 +107,14 @@ let package = Package(
         .executableTarget(
             name: "raft-bench",
             dependencies: ["Raft", "RaftSim", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "mqadmin",
+            dependencies: [
+                "Client", "Common", "Remoting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
