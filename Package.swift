@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "raft-bench", targets: ["raft-bench"]),
         .executable(name: "store-bench", targets: ["store-bench"]),
         .executable(name: "mqadmin", targets: ["mqadmin"]),
+        .executable(name: "mqbench", targets: ["mqbench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -114,6 +115,14 @@ let package = Package(
             dependencies: [
                 "Client", "Common", "Remoting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "mqbench",
+            dependencies: [
+                "Client", "Common", "Remoting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
