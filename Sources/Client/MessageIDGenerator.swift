@@ -27,7 +27,7 @@ final class MessageIDGenerator: Sendable {
         var parts = tm()
         gmtime_r(&seconds, &parts)
         let sinceMonth = UInt32(truncatingIfNeeded: Int64(parts.tm_mday - 1) * 86_400_000 + now % 86_400_000)
-        let count = counter.add(1, ordering: .relaxed).newValue
+        let count = counter.wrappingAdd(1, ordering: .relaxed).newValue
         var bytes = prefix
         bytes += (0..<4).map { UInt8(truncatingIfNeeded: sinceMonth >> (24 - 8 * $0)) }
         bytes += [UInt8(count >> 8), UInt8(count & 0xFF)]

@@ -80,7 +80,7 @@ public struct RemotingConnection: Sendable, Hashable, CustomStringConvertible {
 enum OpaqueGenerator {
     private static let counter = Atomic<Int32>(0)
     static func next() -> Int32 {
-        counter.add(1, ordering: .relaxed).newValue & Int32.max
+        counter.wrappingAdd(1, ordering: .relaxed).newValue & Int32.max
     }
 }
 

@@ -7,7 +7,10 @@ import Dispatch
 /// Nanoseconds of a monotonic clock since the load generator started (the body's send time).
 enum BenchClock {
     static let start = DispatchTime.now().uptimeNanoseconds
-    static func nanos() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds - start) }
+    static func nanos() -> Int64 {
+        let origin = start  // initialized on first use: read it before the current time
+        return Int64(DispatchTime.now().uptimeNanoseconds) - Int64(origin)
+    }
 }
 
 /// The workload's 1,024-byte body: id (u64 LE) | send time (i64 LE ns) | letters a–z from

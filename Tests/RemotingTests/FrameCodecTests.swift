@@ -138,3 +138,10 @@ struct SplitMix64 {
         return z ^ (z >> 31)
     }
 }
+
+struct CounterTests {
+    @Test func opaquesWrapInsteadOfTrapping() {
+        for _ in 0..<3 { _ = OpaqueGenerator.next() }
+        #expect(OpaqueGenerator.next() >= 0)
+    }
+}

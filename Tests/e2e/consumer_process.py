@@ -4,9 +4,11 @@ Usage: consumer_process.py NAMESRV GROUP TOPIC EXPRESSION clustering|broadcastin
 Stops on SIGTERM.
 """
 import json
+import os
 import signal
 import sys
 import threading
+import time
 
 from rocketmq.client import MessageModel, PushConsumer
 
@@ -34,6 +36,18 @@ subscribe(consumer, topic, on_message, expression)
 consumer.start()
 stopped = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+parent = os.getppid()
+
+
+def watch_parent():
+    # A test run that dies must not leave consumers behind (they spin reconnecting).
+    while not stopped.is_set():
+        if os.getppid() != parent:
+            stopped.set()
+        time.sleep(0.5)
+
+
+threading.Thread(target=watch_parent, daemon=True).start()
 sys.stdout.write("started\n")
 sys.stdout.flush()
 stopped.wait()

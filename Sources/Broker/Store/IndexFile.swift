@@ -128,8 +128,9 @@ final class IndexFile {
         return offsets
     }
 
+    /// Writes go through `pwrite`, so `fsync` (not `msync` over the whole mapping) makes them durable.
     func flush() throws {
-        guard msync(base, fileSize, MS_SYNC) == 0 else { throw StoreError.io(path: path, offset: 0, errno: errno) }
+        guard fsync(fd) == 0 else { throw StoreError.io(path: path, offset: 0, errno: errno) }
     }
 
     func delete() { unlink(path) }

@@ -122,7 +122,8 @@ extension MessageStore {
         let (commitLog, queues) = state.withLock { ($0.commitLog, Array($0.consumeQueues.values)) }
         try commitLog.flush()
         for queue in queues { try queue.flush() }
-        try state.withLock { try $0.index.flush() }
+        // Syncs run outside the store lock so puts never wait for the disk here.
+        try state.withLock { $0.index }.flush()
         // Everything before this offset is durable: a crash recovery need not re-read it.
         let flushed = commitLog.flushedOffset
         if lastCheckpoint.exchange(flushed, ordering: .relaxed) != flushed {
