@@ -9,6 +9,12 @@ from rocketmq.ffi import _CConsumeStatus, dll
 from harness import wait_until
 
 
+# Every stock-client object stays referenced until the process ends: the wheel's __del__ shuts
+# the client down a second time and destroys it, which can segfault during a garbage collection
+# (seen while pytest formatted a failure). conftest.py leaves the process with os._exit.
+_KEEP_ALIVE = []
+
+
 def message(topic, body, tags=None, keys=None, delay=None, props=None):
     m = Message(topic)
     if tags:
@@ -25,6 +31,7 @@ def message(topic, body, tags=None, keys=None, delay=None, props=None):
 
 def producer(cluster, group, **options):
     p = Producer(group, **options)
+    _KEEP_ALIVE.append(p)
     p.set_namesrv_addr(cluster.namesrv_addr)
     p.start()
     return p
@@ -74,6 +81,7 @@ def push_consumer(cluster, group, topic, expression="*", orderly=False, broadcas
                   collector=None):
     model = MessageModel.BROADCASTING if broadcasting else MessageModel.CLUSTERING
     c = PushConsumer(group, orderly=orderly, message_model=model)
+    _KEEP_ALIVE.append(c)
     c.set_namesrv_addr(cluster.namesrv_addr)
     if instance:
         c.set_instance_name(instance)
@@ -103,6 +111,7 @@ def subscribe(consumer, topic, handler, expression):
 
 def pull_all(cluster, group, topic, expression="*", rounds=3):
     c = PullConsumer(group)
+    _KEEP_ALIVE.append(c)
     c.set_namesrv_addr(cluster.namesrv_addr)
     c.start()
     bodies = []
@@ -133,23 +142,42 @@ class ConsumerProcess(Collector):
 
     def __init__(self, cluster, group, topic, expression="*", broadcasting=False, orderly=False):
         super().__init__()
+        try:
+            self._start(cluster, group, topic, expression, broadcasting, orderly)
+        except AssertionError as error:
+            # The stock client itself failed to start (not our servers): say so, and try once more.
+            print("consumer helper retried after: %s" % error)
+            self._start(cluster, group, topic, expression, broadcasting, orderly)
+
+    def _start(self, cluster, group, topic, expression, broadcasting, orderly):
         import os
         import subprocess
         import sys
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "consumer_process.py")
+        import tempfile
+        self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [sys.executable, script, cluster.namesrv_addr, group, topic, expression,
              "broadcasting" if broadcasting else "clustering", "orderly" if orderly else "concurrent"],
-            stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout.readline().strip() == "started"
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                self.proc.wait(timeout=10)
+                self.stderr.seek(0)
+                raise AssertionError("consumer process exited (%s) before starting:\n%s" % (
+                    self.proc.returncode, self.stderr.read()[-3000:]))
+            if line.strip() == "started":
+                break
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
     def _read(self):
         import json
         for line in self.proc.stdout:
-            with self.lock:
-                self.messages.append(ProcessMessage(json.loads(line)))
+            if line.startswith("{"):
+                with self.lock:
+                    self.messages.append(ProcessMessage(json.loads(line)))
 
     def shutdown(self):
         self.proc.terminate()
