@@ -102,12 +102,17 @@ public struct MQAdmin: Sendable {
         return result
     }
 
-    static func pullFields(_ topic: String, _ queueId: Int32, _ offset: Int64, _ count: Int) -> [String: String] {
-        [
-            "consumerGroup": "TOOLS_CONSUMER", "topic": topic, "queueId": String(queueId),
-            "queueOffset": String(offset),
-            "maxMsgNums": String(count), "sysFlag": String(PullSysFlag.subscription), "commitOffset": "0",
-            "suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0",
+    /// PULL_MESSAGE headers for reading a queue with no consumer-group state (`*`, no commit);
+    /// a non-zero `suspendMillis` asks the broker to hold the pull (long polling).
+    public static func pullFields(
+        _ topic: String, _ queueId: Int32, _ offset: Int64, _ count: Int, group: String = "TOOLS_CONSUMER",
+        suspendMillis: Int = 0
+    ) -> [String: String] {
+        let flags = PullSysFlag.subscription | (suspendMillis > 0 ? PullSysFlag.suspend : 0)
+        return [
+            "consumerGroup": group, "topic": topic, "queueId": String(queueId), "queueOffset": String(offset),
+            "maxMsgNums": String(count), "sysFlag": String(flags), "commitOffset": "0",
+            "suspendTimeoutMillis": String(suspendMillis), "subscription": "*", "subVersion": "0",
         ]
     }
 

@@ -1,3 +1,4 @@
+import Common
 import Logging
 import NIOCore
 import Remoting
@@ -11,7 +12,7 @@ public final class MQClientAPI: Sendable {
     private let nextNamesrv = Atomic<Int>(0)
 
     public init(namesrvAddr: String, logger: Logger, requestHandler: (any RemotingRequestHandler)? = nil) {
-        namesrvAddrs = namesrvAddr.split(separator: ";").map { String($0).trimmingSpacesAround() }.filter {
+        namesrvAddrs = namesrvAddr.split(separator: ";").map { String($0).trimmingCharacters() }.filter {
             !$0.isEmpty
         }
         self.logger = logger
@@ -76,13 +77,4 @@ public final class MQClientAPI: Sendable {
     public func closeConnection(to address: String) { remoting.closeConnection(to: address) }
 
     public func shutdown() async { await remoting.shutdown() }
-}
-
-extension String {
-    func trimmingSpacesAround() -> String {
-        var text = Substring(self)
-        while text.first?.isWhitespace == true { text.removeFirst() }
-        while text.last?.isWhitespace == true { text.removeLast() }
-        return String(text)
-    }
 }

@@ -1,3 +1,5 @@
+import Common
+
 /// The properties string: `name \x01 value \x02 name \x01 value \x02 …`.
 public enum MessageProperties {
     static let nameValueSeparator: UInt8 = 1
@@ -56,13 +58,13 @@ public struct SubscriptionExpression: Sendable, Equatable {
 
     public init(_ expression: String) {
         self.expression = expression
-        let trimmed = expression.trimmingSpaces()
+        let trimmed = expression.trimmingCharacters()
         if trimmed.isEmpty || trimmed == Self.all {
             tags = []
         } else {
             tags = Set(
                 trimmed.split(separator: "||", omittingEmptySubsequences: true)
-                    .map { String($0).trimmingSpaces() }.filter { !$0.isEmpty })
+                    .map { String($0).trimmingCharacters() }.filter { !$0.isEmpty })
         }
         codes = Set(tags.map { TagHash.code($0) })
     }

@@ -1,3 +1,4 @@
+import Common
 import NIOCore
 
 public enum SerializeType: UInt8, Sendable {
@@ -91,7 +92,7 @@ extension RemotingCommand {
 
     public func int64(_ key: String) throws(HeaderError) -> Int64 {
         let text = try string(key)
-        guard let value = Int64(text.trimmingSpaces()) else {
+        guard let value = Int64(text.trimmingCharacters()) else {
             throw HeaderError("the custom field <\(key)> is not a number: \(text)")
         }
         return value
@@ -117,14 +118,5 @@ extension RemotingCommand {
         case "true", "1": true
         default: false
         }
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        var scalars = Substring(self)
-        while let first = scalars.first, first == " " { scalars.removeFirst() }
-        while let last = scalars.last, last == " " { scalars.removeLast() }
-        return String(scalars)
     }
 }

@@ -201,11 +201,7 @@ struct W2: AsyncParsableCommand {
         let consumer = Task {
             var offset = startOffset
             while !Task.isCancelled {
-                let fields = [
-                    "consumerGroup": "CG_MQBENCH", "topic": topic, "queueId": "0", "queueOffset": String(offset),
-                    "maxMsgNums": "32", "sysFlag": String(PullSysFlag.suspend | PullSysFlag.subscription),
-                    "commitOffset": "0", "suspendTimeoutMillis": "1000", "subscription": "*", "subVersion": "0",
-                ]
+                let fields = MQAdmin.pullFields(topic, 0, offset, 32, group: "CG_MQBENCH", suspendMillis: 1000)
                 guard
                     let response = try? await api.invoke(
                         address, .request(code: RequestCode.pullMessage, fields: fields), timeoutMillis: 5000)

@@ -39,14 +39,16 @@ struct IndexService {
         (files.last?.endTimestamp ?? 0, files.last?.endPhyOffset ?? 0)
     }
 
-    mutating func build(_ request: DispatchRequest, topic: String) throws {
+    mutating func build(_ request: DispatchRequest) throws {
         if MessageSysFlag.transactionValue(request.sysFlag) == MessageSysFlag.transactionRollbackType { return }
         if let through = indexedThrough, request.commitLogOffset <= through { return }  // re-dispatch after recovery
         var keys: [String] = []
         if let unique = request.uniqueKey, !unique.isEmpty { keys.append(unique) }
         keys += (request.keys ?? "").split(separator: " ").map(String.init)
         for key in keys {
-            try put(key: topic + "#" + key, phyOffset: request.commitLogOffset, storeTimestamp: request.storeTimestamp)
+            try put(
+                key: request.topic + "#" + key, phyOffset: request.commitLogOffset,
+                storeTimestamp: request.storeTimestamp)
         }
     }
 

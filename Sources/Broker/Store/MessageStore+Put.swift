@@ -128,7 +128,7 @@ extension MessageStore {
     }
 
     func dispatch(_ request: DispatchRequest, state: inout StoreState) throws {
-        if config.messageIndexEnable { try state.index.build(request, topic: request.topic) }
+        if config.messageIndexEnable { try state.index.build(request) }
         let transaction = MessageSysFlag.transactionValue(request.sysFlag)
         // Prepared and rolled-back transactional messages never reach a ConsumeQueue.
         guard transaction == MessageSysFlag.transactionNotType || transaction == MessageSysFlag.transactionCommitType
