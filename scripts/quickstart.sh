@@ -10,6 +10,7 @@ ensure_deps
 echo "== building (release)"
 swift build -c release --product mqnamesrv >/dev/null
 swift build -c release --product mqbroker >/dev/null
+swift build -c release --product mqadmin >/dev/null
 bin="$(swift build -c release --show-bin-path)"
 mkdir -p run
 ./scripts/stop.sh >/dev/null 2>&1 || true
@@ -36,4 +37,5 @@ echo "== sending and receiving with the stock client (rocketmq==0.4.4)"
 HOME="$PWD/run/client-home" python3 scripts/demo.py 127.0.0.1:9876
 echo
 echo "Cluster is running: NameServer 127.0.0.1:9876, broker-a 127.0.0.1:10911 (logs in run/)."
+echo "Try: $bin/mqadmin clusterList -n 127.0.0.1:9876"
 echo "Stop it with: scripts/stop.sh"
