@@ -53,6 +53,10 @@ public struct BrokerConfig: Sendable {
     public var diskSpaceWarningLevelRatio: Double
     public var diskSpaceCleanForciblyRatio: Double
     public var cleanResourceInterval: Int
+    public var rejectTransactionMessage: Bool
+    public var transactionTimeOut: Int
+    public var transactionCheckMax: Int
+    public var transactionCheckInterval: Int
     public var unknownKeys: [String] = []
 
     public static let defaultMessageDelayLevel = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
@@ -123,6 +127,10 @@ public struct BrokerConfig: Sendable {
         diskSpaceWarningLevelRatio = try Self.ratio(&reader, "diskSpaceWarningLevelRatio", default: 0.90)
         diskSpaceCleanForciblyRatio = try Self.ratio(&reader, "diskSpaceCleanForciblyRatio", default: 0.85)
         cleanResourceInterval = try reader.int("cleanResourceInterval", default: 10_000, range: 100...3_600_000)
+        rejectTransactionMessage = try reader.bool("rejectTransactionMessage", default: false)
+        transactionTimeOut = try reader.int("transactionTimeOut", default: 6000, range: 100...86_400_000)
+        transactionCheckMax = try reader.int("transactionCheckMax", default: 15, range: 0...10_000)
+        transactionCheckInterval = try reader.int("transactionCheckInterval", default: 60_000, range: 100...86_400_000)
         unknownKeys = reader.unknownKeys
 
         // A record must fit a segment with room for the end-of-file filler.
@@ -206,6 +214,9 @@ public struct BrokerConfig: Sendable {
             "diskSpaceWarningLevelRatio": String(diskSpaceWarningLevelRatio),
             "diskSpaceCleanForciblyRatio": String(diskSpaceCleanForciblyRatio),
             "cleanResourceInterval": String(cleanResourceInterval),
+            "rejectTransactionMessage": String(rejectTransactionMessage),
+            "transactionTimeOut": String(transactionTimeOut), "transactionCheckMax": String(transactionCheckMax),
+            "transactionCheckInterval": String(transactionCheckInterval),
         ]
     }
 

@@ -60,6 +60,17 @@ public final class BrokerController: Service, RemotingRequestHandler {
     public func run() async throws {
         try await start()
         await withDiscardingTaskGroup { group in
+            group.addTask { await self.runServices() }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        await shutdown()
+    }
+
+    /// The periodic services (flush, registration, offsets, long polling, delay levels, client
+    /// expiry, transaction checks, retention) until the task is cancelled.
+    public func runServices() async {
+        await withDiscardingTaskGroup { group in
             group.addTask { await self.store.runFlushLoop() }
             group.addTask {
                 await Self.every(millis: self.config.registerNameServerPeriod) {
@@ -78,13 +89,16 @@ public final class BrokerController: Service, RemotingRequestHandler {
             }
             group.addTask { await Self.every(millis: 10_000) { self.scanNotActiveClients() } }
             group.addTask {
+                let transactions = TransactionalMessageService(broker: self)
+                await Self.every(millis: self.config.transactionCheckInterval) {
+                    if self.config.brokerRole != .slave { await transactions.checkRound(now: currentTimeMillis()) }
+                }
+            }
+            group.addTask {
                 let clean = CleanService(config: self.config, store: self.store, logger: self.logger)
                 await Self.every(millis: self.config.cleanResourceInterval) { clean.run() }
             }
-            try? await gracefulShutdown()
-            group.cancelAll()
         }
-        await shutdown()
     }
 
     /// Graceful stop: unregister, answer held pulls, persist offsets, flush the store.
@@ -183,6 +197,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
         case RequestCode.sendMessage, RequestCode.sendMessageV2, RequestCode.sendBatchMessage:
             return try await send.send(request, from: connection)
         case RequestCode.consumerSendMsgBack: return try await send.consumerSendMessageBack(request)
+        case RequestCode.endTransaction: return try await EndTransactionProcessor(broker: self).endTransaction(request)
         case RequestCode.pullMessage: return try await PullMessageProcessor(broker: self).pull(request)
         case RequestCode.heartBeat: return try await client.heartbeat(request, from: connection)
         case RequestCode.unregisterClient: return try client.unregisterClient(request)

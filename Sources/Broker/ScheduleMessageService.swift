@@ -38,7 +38,7 @@ final class ScheduleMessageService: Sendable {
             {
                 if let parked = store.lookMessage(atCommitLogOffset: entry.commitLogOffset) {
                     let result = await store.putMessages([Self.restore(parked, now: now)])
-                    guard result.status == .putOK || result.status == .flushDiskTimeout else {
+                    guard result.status.isStored else {
                         logger.error(
                             "delivering delayed message at \(entry.commitLogOffset) failed: \(result.status); will retry"
                         )

@@ -9,14 +9,23 @@ public final class MQClientAPI: Sendable {
     public let namesrvAddrs: [String]
     let remoting: RemotingClient
     let logger: Logger
+    let router = ClientRequestRouter()
     private let nextNamesrv = Atomic<Int>(0)
 
-    public init(namesrvAddr: String, logger: Logger, requestHandler: (any RemotingRequestHandler)? = nil) {
+    public init(namesrvAddr: String, logger: Logger) {
         namesrvAddrs = namesrvAddr.split(separator: ";").map { String($0).trimmingCharacters() }.filter {
             !$0.isEmpty
         }
         self.logger = logger
-        remoting = RemotingClient(requestHandler: requestHandler, logger: logger)
+        remoting = RemotingClient(requestHandler: router, logger: logger)
+    }
+
+    /// Serves requests brokers send to this client (transaction checks, consumer-id changes,
+    /// offset resets) with `handler`; it returns the response to send, if any.
+    public func onRequest(
+        _ code: Int32, _ handler: @escaping @Sendable (RemotingCommand, RemotingConnection) async -> RemotingCommand?
+    ) {
+        router.handlers.withLock { $0[code] = handler }
     }
 
     /// A request to the NameServers, trying each in turn until one answers.
@@ -77,4 +86,21 @@ public final class MQClientAPI: Sendable {
     public func closeConnection(to address: String) { remoting.closeConnection(to: address) }
 
     public func shutdown() async { await remoting.shutdown() }
+}
+
+/// Dispatches broker-to-client requests by code; unknown codes get REQUEST_CODE_NOT_SUPPORTED.
+final class ClientRequestRouter: RemotingRequestHandler {
+    typealias Handler = @Sendable (RemotingCommand, RemotingConnection) async -> RemotingCommand?
+    let handlers = Mutex<[Int32: Handler]>([:])
+
+    func handle(_ request: RemotingCommand, from connection: RemotingConnection) async -> RemotingCommand? {
+        guard let handler = handlers.withLock({ $0[request.code] }) else {
+            return request.response(
+                code: ResponseCode.requestCodeNotSupported,
+                remark: "request code \(request.code) is not supported by this client")
+        }
+        return await handler(request, connection)
+    }
+
+    func connectionClosed(_ connection: RemotingConnection) {}
 }

@@ -38,7 +38,8 @@ public final class Producer: Sendable {
     let clientId: String
     let ids: MessageIDGenerator
     let routes = Mutex<[String: TopicPublishInfo]>([:])
-    let brokerFailures = Mutex<[String: Int64]>([:])
+    let faults: Mutex<LatencyFaultStrategy>
+    let heartbeated = Mutex<Set<String>>([])
     let roundRobin = Atomic<Int>(0)
     let inflight: AsyncPermits
     let background = Mutex<Task<Void, Never>?>(nil)
@@ -54,10 +55,14 @@ public final class Producer: Sendable {
         clientId = "127.0.0.1@\(options.instanceName)"
         ids = MessageIDGenerator(ip: [127, 0, 0, 1])
         inflight = AsyncPermits(options.maxInflightAsyncSends)
+        faults = Mutex(LatencyFaultStrategy(isolationMillis: options.brokerIsolationMillis))
     }
 
-    /// Starts the route poll and broker heartbeats.
+    /// Starts the route poll and broker heartbeats. Like RocketMQ's producer it learns the
+    /// brokers of the default topic (TBW102) first and greets them, so a broker can reach this
+    /// group (transaction checks) before it sends anything.
     public func start() async {
+        _ = try? await publishInfo(SystemTopics.autoCreateTopicKey)
         let task = Task { [self] in
             var sinceHeartbeat = 0
             while !Task.isCancelled {
@@ -171,6 +176,7 @@ public final class Producer: Sendable {
             guard let queue = select(info, avoid), let address = info.masterAddress(of: queue.brokerName) else {
                 throw ClientError.noRoute(topic: message.topic)
             }
+            let started = currentTimeMillis()
             do {
                 let (request, uniqueKey) = try prepare(message, queue: queue, batch: batch)
                 let response = try await api.invoke(address, request, timeoutMillis: options.sendMsgTimeoutMillis)
@@ -182,7 +188,10 @@ public final class Producer: Sendable {
                 case ResponseCode.slaveNotAvailable: status = .slaveNotAvailable
                 default: throw ClientError.broker(code: response.code, remark: response.remark ?? "")
                 }
-                brokerFailures.withLock { $0[queue.brokerName] = nil }
+                let now = currentTimeMillis()
+                faults.withLock {
+                    $0.record(broker: queue.brokerName, latencyMillis: now - started, failed: false, now: now)
+                }
                 return SendResult(
                     status: status, msgId: uniqueKey, offsetMsgId: response.extFields["msgId"] ?? "",
                     messageQueue: MessageQueue(
@@ -192,9 +201,16 @@ public final class Producer: Sendable {
             } catch {
                 lastError = error
                 avoid = queue.brokerName
-                let until = currentTimeMillis() + options.brokerIsolationMillis
-                brokerFailures.withLock { $0[queue.brokerName] = until }
+                let now = currentTimeMillis()
+                faults.withLock {
+                    $0.record(broker: queue.brokerName, latencyMillis: now - started, failed: true, now: now)
+                }
                 logger.debug("send to \(queue) at \(address) failed (attempt \(attempt + 1)): \(error)")
+                if attempt == retries {
+                    // The route may be stale (a broker died or lost mastership): refresh it now.
+                    let topic = message.topic
+                    Task { _ = try? await self.publishInfo(topic, refresh: true) }
+                }
                 if case ClientError.broker(let code, _) = error, code != ResponseCode.serviceNotAvailable,
                     code != ResponseCode.systemBusy, code != ResponseCode.systemError,
                     code != ResponseCode.topicNotExist
@@ -213,6 +229,9 @@ public final class Producer: Sendable {
         if !batch { properties[MessageConst.uniqueKey] = uniqueKey }
         properties[MessageConst.wait] = "true"
         var sysFlag: Int32 = 0
+        if properties[MessageConst.transactionPrepared] == "true" {
+            sysFlag |= MessageSysFlag.transactionPreparedType
+        }
         var body = message.body
         if !batch, body.count >= options.compressMsgBodyOverHowmuch {
             body = Zlib.compress(body)
@@ -231,11 +250,11 @@ public final class Producer: Sendable {
     func selectQueue(_ info: TopicPublishInfo, avoiding: String?) -> MessageQueue? {
         guard !info.queues.isEmpty else { return nil }
         let now = currentTimeMillis()
-        let failed = brokerFailures.withLock { $0.filter { $0.value > now } }
+        let faults = self.faults.withLock { $0 }
         let start = roundRobin.add(1, ordering: .relaxed).newValue
         for step in 0..<info.queues.count {
             let queue = info.queues[(start + step) % info.queues.count]
-            if queue.brokerName != avoiding, failed[queue.brokerName] == nil { return queue }
+            if queue.brokerName != avoiding, faults.isAvailable(queue.brokerName, now: now) { return queue }
         }
         return info.queues[start % info.queues.count]
     }
@@ -247,6 +266,7 @@ public final class Producer: Sendable {
         if let route = try await api.topicRoute(topic) {
             let info = TopicPublishInfo(topic: topic, route: route)
             routes.withLock { $0[topic] = info }
+            await heartbeat(onlyNew: true)
             return info
         }
         if let cached = routes.withLock({ $0[topic] }) { return cached }
@@ -262,13 +282,25 @@ public final class Producer: Sendable {
         for topic in routes.withLock({ Array($0.keys) }) { _ = try? await publishInfo(topic, refresh: true) }
     }
 
+    /// The master address of a broker group, from any cached route.
+    func masterAddress(of brokerName: String) -> String? {
+        routes.withLock { routes in routes.values.lazy.compactMap { $0.masterAddress(of: brokerName) }.first }
+    }
+
     var knownBrokers: Set<String> {
         Set(routes.withLock { $0.values.flatMap(\.brokerAddresses) })
     }
 
-    func heartbeat() async {
+    /// HEART_BEAT to the known brokers (only those not yet greeted when `onlyNew`): a broker
+    /// learns this producer group's connection, which it needs to check transactions.
+    func heartbeat(onlyNew: Bool = false) async {
+        let targets = heartbeated.withLock { done in
+            let targets = onlyNew ? knownBrokers.subtracting(done) : knownBrokers
+            done.formUnion(targets)
+            return targets
+        }
         let body = HeartbeatData(clientID: clientId, producerGroups: [group], consumers: []).json.serializedBytes()
-        for address in knownBrokers {
+        for address in targets.sorted() {
             _ = try? await api.invoke(address, .request(code: RequestCode.heartBeat, body: body), timeoutMillis: 3000)
         }
     }

@@ -10,6 +10,7 @@ public enum MessageConst {
     public static let realQueueId = "REAL_QID"
     public static let transactionPrepared = "TRAN_MSG"
     public static let producerGroup = "PGROUP"
+    public static let transactionCheckTimes = "TRANSACTION_CHECK_TIMES"
     public static let originMessageId = "ORIGIN_MESSAGE_ID"
     public static let maxReconsumeTimes = "MAX_RECONSUME_TIMES"
     public static let cluster = "CLUSTER"

@@ -14,6 +14,7 @@ final class LocalCluster {
     let nameServer: NameServerController
     let namesrvAddr: String
     var brokers: [BrokerController] = []
+    var services: [Task<Void, Never>] = []
     let root: String
     static let logger = Logger(label: "client-tests")
 
@@ -38,10 +39,12 @@ final class LocalCluster {
             let broker = try BrokerController(config: try BrokerConfig(properties: properties), logger: Self.logger)
             try await broker.start()
             brokers.append(broker)
+            services.append(Task { await broker.runServices() })
         }
     }
 
     func shutdown() async {
+        for service in services { service.cancel() }
         for broker in brokers { await broker.shutdown() }
         await nameServer.shutdown()
         _ = system("rm -rf '\(root)'")

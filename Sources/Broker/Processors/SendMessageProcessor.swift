@@ -37,10 +37,13 @@ struct SendMessageProcessor: Sendable {
                     "request queueId[\(queueId)] is illegal, \(topicConfig.topicName) Producer: \(connection.remoteAddress)"
             )
         }
-        if MessageSysFlag.transactionValue(header.sysFlag) == MessageSysFlag.transactionPreparedType {
+        let prepared = MessageSysFlag.transactionValue(header.sysFlag) == MessageSysFlag.transactionPreparedType
+        if prepared, config.rejectTransactionMessage || header.batch {
             return request.response(
                 code: ResponseCode.noPermission,
-                remark: "the broker[\(config.brokerIP1)] does not accept transactional messages yet")
+                remark: header.batch
+                    ? "a batch cannot be transactional"
+                    : "the broker[\(config.brokerIP1)] sending transaction message is forbidden")
         }
 
         var messages: [MessageExt]
@@ -99,7 +102,11 @@ struct SendMessageProcessor: Sendable {
                 header.maxReconsumeTimes ?? broker.subscriptionGroups.findOrCreate(group)?.retryMaxTimes ?? 16
             if header.reconsumeTimes >= maxTimes { messages[0] = await toDeadLetter(messages[0], group: group) }
         }
-        if !header.batch { messages[0] = broker.applyDelayLevel(messages[0]) }
+        if prepared {
+            messages[0] = TransactionalMessageService.halfMessage(of: messages[0])
+        } else if !header.batch {
+            messages[0] = broker.applyDelayLevel(messages[0])
+        }
 
         let result = await broker.store.putMessages(messages)
         var fields: [String: String] = ["MSG_REGION": "DefaultRegion", "TRACE_ON": "true"]
@@ -223,7 +230,7 @@ struct SendMessageProcessor: Sendable {
             message = broker.applyDelayLevel(message)
         }
         let result = await broker.store.putMessages([message])
-        guard result.status == .putOK || result.status == .flushDiskTimeout else {
+        guard result.status.isStored else {
             return request.response(code: ResponseCode.systemError, remark: "\(result.status)")
         }
         return request.response(code: ResponseCode.success)

@@ -20,6 +20,11 @@ public enum PutMessageStatus: Sendable, Equatable {
     case unknownError(String)
 }
 
+extension PutMessageStatus {
+    /// The message is in the CommitLog (a flush timeout still stored it).
+    public var isStored: Bool { self == .putOK || self == .flushDiskTimeout }
+}
+
 public struct AppendedMessage: Sendable, Equatable {
     public var commitLogOffset: Int64
     public var size: Int
