@@ -60,7 +60,8 @@ struct TransactionTests {
         #expect(try await waitFor(5) { broker.store.maxOffsetInQueue(SystemTopics.transactionOpHalf, 0) == 2 })
         try await Task.sleep(for: .milliseconds(300))
         #expect(cluster.storedBodies("TxTopic") == ["pay-1"], "a rolled-back message never becomes visible")
-        let stored = broker.store.getMessage(topic: "TxTopic", queueId: committed.sendResult.messageQueue.queueId,
+        let stored = broker.store.getMessage(
+            topic: "TxTopic", queueId: committed.sendResult.messageQueue.queueId,
             offset: 0, maxCount: 1, filter: nil)
         let message = try #require(try StoredMessageCodec.decodeAll(stored.messages).first)
         #expect(message.uniqueKey == committed.sendResult.msgId && message.keys == ["order-1"])

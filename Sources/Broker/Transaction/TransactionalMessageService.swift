@@ -71,7 +71,8 @@ struct TransactionalMessageService: Sendable {
             half.topic == SystemTopics.transactionHalf
         else { throw .notFound(commitLogOffset) }
         guard half.properties[MessageConst.producerGroup] == producerGroup else {
-            throw .mismatch("producer group \(producerGroup) is not \(half.properties[MessageConst.producerGroup] ?? "")")
+            throw .mismatch(
+                "producer group \(producerGroup) is not \(half.properties[MessageConst.producerGroup] ?? "")")
         }
         guard half.queueOffset == queueOffset else {
             throw .mismatch("queue offset \(queueOffset) is not \(half.queueOffset)")
