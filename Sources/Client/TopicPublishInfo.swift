@@ -1,4 +1,5 @@
 import Remoting
+import Synchronization
 
 /// Where a topic can be written (`TopicPublishInfo`): the write queues of every broker group
 /// that has a master, sorted by broker name then queue id.
@@ -25,4 +26,18 @@ public struct TopicPublishInfo: Sendable, Equatable {
     }
 
     public var brokerAddresses: [String] { route.brokerDatas.flatMap { Array($0.brokerAddrs.values) } }
+}
+
+/// Topic routes a client has read, shared by its parts.
+final class RouteTable: Sendable {
+    let routes = Mutex<[String: TopicRouteData]>([:])
+
+    /// The master address of a broker group, from any known route.
+    func masterAddress(of brokerName: String) -> String? {
+        routes.withLock { routes in
+            routes.values.lazy.compactMap { route in
+                route.brokerDatas.first { $0.brokerName == brokerName }?.masterAddress
+            }.first
+        }
+    }
 }

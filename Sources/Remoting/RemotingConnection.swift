@@ -62,7 +62,10 @@ public struct RemotingConnection: Sendable, Hashable, CustomStringConvertible {
         let opaque = request.opaque
         let address = remoteAddress
         let inflight = self.inflight
-        let timeout = channel.eventLoop.scheduleTask(in: .milliseconds(timeoutMillis)) {
+        // A task, not an event-loop scheduled task: cancelling one of those after its loop has
+        // shut down (a client closing with requests in flight) would leave its promise unfulfilled.
+        let timeout = Task {
+            try await Task.sleep(for: .milliseconds(timeoutMillis))
             inflight.fail(opaque: opaque, with: RemotingError.timeout(address: address, millis: timeoutMillis))
         }
         channel.writeAndFlush(request).whenFailure { error in

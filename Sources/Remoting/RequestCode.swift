@@ -33,6 +33,10 @@ public enum RequestCode {
     public static let getBrokerClusterInfo: Int32 = 106
     public static let getAllSubscriptionGroupConfig: Int32 = 201
     public static let getTopicStatsInfo: Int32 = 202
+    public static let getConsumerConnectionList: Int32 = 203
+    public static let getConsumeStats: Int32 = 208
+    public static let resetConsumerClientOffset: Int32 = 220
+    public static let invokeBrokerToResetOffset: Int32 = 222
     public static let wipeWritePermOfBroker: Int32 = 205
     public static let getAllTopicListFromNameServer: Int32 = 206
     public static let deleteTopicInBroker: Int32 = 215

@@ -44,7 +44,10 @@ final class LocalCluster {
     }
 
     func shutdown() async {
-        for service in services { service.cancel() }
+        for service in services {
+            service.cancel()
+            await service.value
+        }
         for broker in brokers { await broker.shutdown() }
         await nameServer.shutdown()
         _ = system("rm -rf '\(root)'")

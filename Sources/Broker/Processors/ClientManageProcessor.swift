@@ -71,7 +71,9 @@ struct ClientManageProcessor: Sendable {
     }
 
     /// A stored offset; else 0 when the queue still starts at 0 (a new group on a young queue
-    /// reads from the beginning, as in RocketMQ); else QUERY_NOT_FOUND.
+    /// reads from the beginning, as in RocketMQ 4) unless the request says
+    /// `setZeroIfNotFound=false` (RocketMQ 5's header; our client sends it so its
+    /// consume-from policy decides); else QUERY_NOT_FOUND.
     func queryConsumerOffset(_ request: RemotingCommand) throws -> RemotingCommand {
         let group = try request.string("consumerGroup")
         let topic = try request.string("topic")
@@ -79,7 +81,7 @@ struct ClientManageProcessor: Sendable {
         if let offset = broker.consumerOffsets.query(group: group, topic: topic, queueId: queueId) {
             return request.response(code: ResponseCode.success, fields: ["offset": String(offset)])
         }
-        if broker.store.minOffsetInQueue(topic, queueId) <= 0 {
+        if request.optionalString("setZeroIfNotFound") != "false", broker.store.minOffsetInQueue(topic, queueId) <= 0 {
             return request.response(code: ResponseCode.success, fields: ["offset": "0"])
         }
         return request.response(
