@@ -216,6 +216,10 @@ public final class BrokerController: Service, RemotingRequestHandler {
         case RequestCode.getBrokerConfig: return admin.brokerConfig(request)
         case RequestCode.getBrokerRuntimeInfo: return admin.runtimeInfo(request)
         case RequestCode.getAllSubscriptionGroupConfig: return admin.allSubscriptionGroups(request)
+        case RequestCode.getConsumeStats: return try ConsumerAdminProcessor(broker: self).consumeStats(request)
+        case RequestCode.getConsumerConnectionList:
+            return try ConsumerAdminProcessor(broker: self).consumerConnectionList(request)
+        case RequestCode.invokeBrokerToResetOffset: return try ConsumerAdminProcessor(broker: self).resetOffset(request)
         case RequestCode.viewMessageById: return try admin.viewMessageById(request)
         case RequestCode.queryMessage: return try admin.queryMessage(request)
         default:

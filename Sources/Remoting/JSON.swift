@@ -119,12 +119,24 @@ extension JSONValue {
             out.append(UInt8(ascii: "{"))
             for (position, key) in fields.keys.sorted().enumerated() {
                 if position > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(key, into: &out)
+                if Self.isObjectKey(key) {
+                    out.append(contentsOf: key.utf8)  // fastjson's object map key, written bare
+                } else {
+                    Self.writeString(key, into: &out)
+                }
                 out.append(UInt8(ascii: ":"))
                 fields[key]!.write(into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// A key that is a serialized JSON object (fastjson's map keys of object type).
+    static func isObjectKey(_ key: String) -> Bool {
+        guard key.hasPrefix("{"), key.hasSuffix("}"), case .object = try? JSONValue.parse(Array(key.utf8)) else {
+            return false
+        }
+        return true
     }
 
     static func writeString(_ text: String, into out: inout [UInt8]) {
@@ -281,6 +293,9 @@ struct JSONParser {
             let key: String
             if bytes[index] == UInt8(ascii: "\"") {
                 key = try parseString()
+            } else if bytes[index] == UInt8(ascii: "{") {
+                // fastjson writes object map keys as objects: {{"topic":"T","queueId":0}:5}.
+                key = try parseObject(depth: depth + 1).serialized()
             } else {
                 key = try parseBareKey()
             }

@@ -71,6 +71,7 @@ public enum ResponseCode {
     public static let subscriptionNotExist: Int32 = 24
     public static let subscriptionNotLatest: Int32 = 25
     public static let subscriptionGroupNotExist: Int32 = 26
+    public static let consumerNotOnline: Int32 = 206
 }
 
 /// `LanguageCode`: name on the JSON wire, ordinal in the binary header.

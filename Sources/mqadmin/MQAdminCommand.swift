@@ -15,7 +15,7 @@ struct MQAdminCommand: AsyncParsableCommand {
         subcommands: [
             ClusterList.self, TopicList.self, TopicRoute.self, TopicStatus.self, UpdateTopic.self, DeleteTopic.self,
             BrokerStatus.self, GetBrokerConfig.self, SendMessage.self, ConsumeMessage.self, QueryMsgByKey.self,
-            QueryMsgById.self,
+            QueryMsgById.self, ConsumerProgress.self, ResetOffsetByTime.self,
         ])
 }
 

@@ -315,4 +315,40 @@ struct ConsumerTests {
         await producer.shutdown()
         await cluster.shutdown()
     }
+
+    @Test func adminShowsProgressAndResetsOffsetsOfALiveConsumer() async throws {
+        let cluster = try await LocalCluster()
+        let producer = Producer(group: "PG_admin", namesrvAddr: cluster.namesrvAddr)
+        try await sendAll(producer, topic: "AdminT", (0..<12).map { "a\($0)" })
+        var options = fastOptions()
+        options.consumeFromWhere = .firstOffset
+        let consumer = try PushConsumer(group: "CG_admin", namesrvAddr: cluster.namesrvAddr, options: options)
+        consumer.subscribe("AdminT")
+        let received = Received()
+        consumer.registerMessageListener { batch, _ in
+            received.record(batch)
+            return .consumeSuccess
+        }
+        try await consumer.start()
+        #expect(try await eventually { received.count == 12 })
+        let admin = MQAdmin(api: MQClientAPI(namesrvAddr: cluster.namesrvAddr, logger: LocalCluster.logger))
+        #expect(
+            try await eventually {
+                cluster.brokers[0].consumerOffsets.query(group: "CG_admin", topic: "AdminT", queueId: 0) != nil
+            })
+        try await Task.sleep(for: .milliseconds(400))  // the periodic commit
+        let progress = try await admin.consumerProgress(group: "CG_admin", topic: "AdminT")
+        #expect(progress.count == 4)
+        #expect(progress.map(\.brokerOffset).reduce(0, +) == 12)
+        #expect(progress.map(\.lag).reduce(0, +) == 0)
+        #expect(try await admin.consumerGroups().contains("CG_admin"))
+
+        let offsets = try await admin.resetOffsetByTime(group: "CG_admin", topic: "AdminT", timestamp: 0)
+        #expect(offsets.count == 4 && offsets.values.allSatisfy { $0 == 0 })
+        #expect(try await eventually { received.count == 24 }, "the consumer re-reads from the reset offsets")
+        await consumer.shutdown()
+        await admin.api.shutdown()
+        await producer.shutdown()
+        await cluster.shutdown()
+    }
 }

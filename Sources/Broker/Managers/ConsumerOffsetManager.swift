@@ -49,6 +49,16 @@ public final class ConsumerOffsetManager: Sendable {
         }
     }
 
+    /// Topics `group` has committed offsets for.
+    public func topics(consumedBy group: String) -> [String] {
+        state.withLock { state in
+            state.table.keys.compactMap { key in
+                guard let at = key.lastIndex(of: "@"), key[key.index(after: at)...] == group else { return nil }
+                return String(key[..<at])
+            }
+        }
+    }
+
     public func persistIfDirty() {
         let snapshot: JSONValue? = state.withLock { state in
             guard state.dirty else { return nil }

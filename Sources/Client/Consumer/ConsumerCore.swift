@@ -388,8 +388,19 @@ final class ConsumerCore: Sendable {
             let body = try? JSONValue.parse(request.bodyBytes)
         else { return }
         var table: [MessageQueue: Int64] = [:]
-        for entry in body["offsetTable"]?.array ?? [] {
-            if let queue = MessageQueue(json: entry), let offset = entry["offset"]?.int64 { table[queue] = offset }
+        switch body["offsetTable"] {
+        case .array(let entries):  // the form brokers send C++ clients
+            for entry in entries {
+                if let queue = MessageQueue(json: entry), let offset = entry["offset"]?.int64 { table[queue] = offset }
+            }
+        case .object(let entries):  // fastjson map with MessageQueue keys
+            for (key, offset) in entries {
+                if let json = try? JSONValue.parse(key), let queue = MessageQueue(json: json), let offset = offset.int64
+                {
+                    table[queue] = offset
+                }
+            }
+        default: break
         }
         logger.info("broker reset \(table.count) offsets of \(group)")
         for (queue, offset) in table.sorted(by: { $0.key < $1.key }) { await seek(queue, to: offset) }
