@@ -128,6 +128,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "rocketmq-example",
+            dependencies: [
+                "Client", "Remoting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "store-bench",
             dependencies: [
                 "Broker", "Common", "Remoting", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -56,6 +56,18 @@ public struct MessageExt: Sendable, Equatable {
     public var uniqueKey: String? { properties[MessageConst.uniqueKey] }
     public var delayLevel: Int { Int(properties[MessageConst.delayTimeLevel] ?? "") ?? 0 }
 
+    /// The message with its body as sent: a compressed body (sysFlag bit 0, what clients do to
+    /// large bodies) is inflated. A body that cannot be inflated is left as it is.
+    public func inflated(limit: Int = 64 << 20) -> MessageExt {
+        guard sysFlag & MessageSysFlag.compressed != 0, let body = try? Zlib.decompress(self.body, limit: limit) else {
+            return self
+        }
+        var message = self
+        message.body = body
+        message.sysFlag &= ~MessageSysFlag.compressed
+        return message
+    }
+
     /// The broker-assigned offset message id (store host + physical offset, uppercase hex).
     public var offsetMessageId: String { MessageID.offsetMessageId(storeHost: storeHost, offset: commitLogOffset) }
 }

@@ -292,9 +292,7 @@ struct ConsumeMessage: AsyncParsableCommand {
                             maxCount: min(32, count - printed))
                         if messages.isEmpty { break }
                         for message in messages {
-                            let body =
-                                message.sysFlag & MessageSysFlag.compressed != 0
-                                ? (try? Zlib.decompress(message.body, limit: 64 << 20)) ?? message.body : message.body
+                            let body = message.inflated().body
                             print(
                                 "Consume ok, brokerName=\(queueData.brokerName) queueId=\(queue) queueOffset=\(message.queueOffset) "
                                     + "msgId=\(message.uniqueKey ?? message.offsetMessageId) tags=\(message.tags ?? "") "

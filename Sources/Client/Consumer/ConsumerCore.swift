@@ -349,7 +349,7 @@ final class ConsumerCore: Sendable {
             let expression = subscription?.expression ?? SubscriptionExpression("*")
             let messages = try StoredMessageCodec.decodeAll(response.body ?? ByteBuffer()).filter {
                 expression.matches(tag: $0.tags)
-            }
+            }.map { $0.inflated() }
             guard !processQueue.isDropped else { return }
             processQueue.nextPullOffset = next
             if messages.isEmpty {
