@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -13,6 +14,10 @@ public final class RemotingClient: Sendable {
     let logger: Logger
     let connectTimeoutMillis: Int64
     private let connections = NIOLockedValueBox<[String: EventLoopFuture<RemotingConnection>]>([:])
+    /// Request tables of this client's connections, swept for timeouts every 20 ms (one timer for
+    /// all requests instead of one per request).
+    private let swept = NIOLockedValueBox<[ObjectIdentifier: InflightRequests]>([:])
+    private let sweeper = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     public init(
         maxFrameLength: Int = RemotingCommand.defaultMaxFrameLength,
@@ -38,6 +43,7 @@ public final class RemotingClient: Sendable {
     }
 
     public func connection(to address: String) async throws -> RemotingConnection {
+        startSweeper()
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             throw RemotingError.badAddress(address)
         }
@@ -82,7 +88,31 @@ public final class RemotingClient: Sendable {
                 ).map { handler in handlerBox.withLockedValue { $0 = handler } }
             }
             .connect(host: host, port: port)
-            .map { channel in handlerBox.withLockedValue { $0! }.connection(for: channel) }
+            .map { [swept] channel in
+                let connection = handlerBox.withLockedValue { $0! }.connection(for: channel)
+                let inflight = connection.inflight
+                inflight.swept.store(true, ordering: .relaxed)
+                swept.withLockedValue { $0[ObjectIdentifier(inflight)] = inflight }
+                channel.closeFuture.whenComplete { _ in
+                    swept.withLockedValue { $0[ObjectIdentifier(inflight)] = nil }
+                    inflight.failAll(with: RemotingError.connectionClosed(address: connection.remoteAddress))
+                }
+                return connection
+            }
+    }
+
+    private func startSweeper() {
+        sweeper.withLockedValue { task in
+            guard task == nil else { return }
+            let swept = self.swept
+            task = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(20))
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    for inflight in swept.withLockedValue({ Array($0.values) }) { inflight.expire(nowNanos: now) }
+                }
+            }
+        }
     }
 
     /// Closes the connection to `address` (the next invoke reconnects).
@@ -97,6 +127,10 @@ public final class RemotingClient: Sendable {
             return Array(table.values)
         }
         for future in all { future.whenSuccess { $0.close() } }
+        sweeper.withLockedValue { $0 }?.cancel()
+        for inflight in swept.withLockedValue({ Array($0.values) }) {
+            inflight.failAll(with: RemotingError.connectionClosed(address: "(client shut down)"))
+        }
         try? await group.shutdownGracefully()
     }
 }

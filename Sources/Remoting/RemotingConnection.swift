@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -58,20 +59,27 @@ public struct RemotingConnection: Sendable, Hashable, CustomStringConvertible {
         var request = request
         request.opaque = OpaqueGenerator.next()
         let promise = channel.eventLoop.makePromise(of: RemotingCommand.self)
-        inflight.add(opaque: request.opaque, promise: promise)
         let opaque = request.opaque
         let address = remoteAddress
         let inflight = self.inflight
-        // A task, not an event-loop scheduled task: cancelling one of those after its loop has
-        // shut down (a client closing with requests in flight) would leave its promise unfulfilled.
-        let timeout = Task {
-            try await Task.sleep(for: .milliseconds(timeoutMillis))
-            inflight.fail(opaque: opaque, with: RemotingError.timeout(address: address, millis: timeoutMillis))
-        }
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, timeoutMillis)) * 1_000_000
+        inflight.add(
+            opaque: opaque,
+            .init(promise: promise, deadlineNanos: deadline, address: address, timeoutMillis: timeoutMillis))
+        // A client's connections are swept for timeouts by its RemotingClient; others get a task.
+        // (Not an event-loop scheduled task: cancelling one after its loop shut down leaves its
+        // promise unfulfilled.)
+        let timeout =
+            inflight.swept.load(ordering: .relaxed)
+            ? nil
+            : Task {
+                try await Task.sleep(for: .milliseconds(timeoutMillis))
+                inflight.fail(opaque: opaque, with: RemotingError.timeout(address: address, millis: timeoutMillis))
+            }
         channel.writeAndFlush(request).whenFailure { error in
             inflight.fail(opaque: opaque, with: RemotingError.connectionClosed(address: address))
         }
-        defer { timeout.cancel() }
+        defer { timeout?.cancel() }
         return try await promise.futureResult.get()
     }
 
@@ -94,28 +102,48 @@ enum ConnectionIDs {
 
 /// Requests this side sent and is waiting on, by opaque.
 final class InflightRequests: Sendable {
-    private let promises = Mutex<[Int32: EventLoopPromise<RemotingCommand>]>([:])
+    struct Pending {
+        var promise: EventLoopPromise<RemotingCommand>
+        var deadlineNanos: UInt64
+        var address: String
+        var timeoutMillis: Int64
+    }
+    private let pending = Mutex<[Int32: Pending]>([:])
+    /// A RemotingClient sweeps this table for timeouts (`expire`).
+    let swept = Atomic<Bool>(false)
 
-    func add(opaque: Int32, promise: EventLoopPromise<RemotingCommand>) {
-        promises.withLock { $0[opaque] = promise }
+    func add(opaque: Int32, _ request: Pending) {
+        pending.withLock { $0[opaque] = request }
     }
 
     func complete(_ response: RemotingCommand) -> Bool {
-        guard let promise = promises.withLock({ $0.removeValue(forKey: response.opaque) }) else { return false }
-        promise.succeed(response)
+        guard let request = pending.withLock({ $0.removeValue(forKey: response.opaque) }) else { return false }
+        request.promise.succeed(response)
         return true
     }
 
     func fail(opaque: Int32, with error: any Error) {
-        promises.withLock { $0.removeValue(forKey: opaque) }?.fail(error)
+        pending.withLock { $0.removeValue(forKey: opaque) }?.promise.fail(error)
     }
 
     func failAll(with error: any Error) {
-        let all = promises.withLock { table in
+        let all = pending.withLock { table in
             defer { table.removeAll() }
             return Array(table.values)
         }
-        for promise in all { promise.fail(error) }
+        for request in all { request.promise.fail(error) }
+    }
+
+    /// Fails the requests whose deadline has passed.
+    func expire(nowNanos: UInt64) {
+        let expired = pending.withLock { table -> [Pending] in
+            let late = table.filter { $0.value.deadlineNanos <= nowNanos }
+            for opaque in late.keys { table[opaque] = nil }
+            return Array(late.values)
+        }
+        for request in expired {
+            request.promise.fail(RemotingError.timeout(address: request.address, millis: request.timeoutMillis))
+        }
     }
 }
 

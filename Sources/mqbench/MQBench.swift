@@ -6,6 +6,10 @@ import NIOCore
 import Remoting
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @main
 struct MQBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,11 +43,13 @@ final class BenchRun: Sendable {
     let acks = Mutex<[Int64]>([])  // ack latency in ns, in completion order
     let failures = Atomic<Int>(0)
     let lastAck = Atomic<Int64>(0)
+    let logger: Logger
 
     init(options: BenchOptions, window: Int) {
         self.options = options
         var logger = Logger(label: "mqbench")
         logger.logLevel = .critical
+        self.logger = logger
         var producerOptions = ProducerOptions()
         producerOptions.compressMsgBodyOverHowmuch = Int.max  // the workload has no compression
         producerOptions.maxInflightAsyncSends = window
@@ -188,35 +194,29 @@ struct W2: AsyncParsableCommand {
         let count = options.count ?? 100_000
         let run = BenchRun(options: options, window: window)
         try await run.prepareTopic()
-        guard let route = try await run.admin.api.topicRoute(options.topic),
-            let broker = route.brokerDatas.first, let address = broker.masterAddress
-        else { throw ClientError.noRoute(topic: options.topic) }
-        // The consumer starts at the end of the (append-only) log and long-polls queue 0.
-        let maxOffset = try await run.admin.api.invokeExpectingSuccess(
-            address, .request(code: RequestCode.getMaxOffset, fields: ["topic": options.topic, "queueId": "0"]))
-        let startOffset = Int64(maxOffset.extFields["offset"] ?? "0") ?? 0
+        // A clustering push consumer of a fresh group, subscribed before the first send: it starts
+        // at the end of the (append-only) log and long-polls, with the default offset commits.
+        var consumerOptions = ConsumerOptions()
+        consumerOptions.consumeFromWhere = .lastOffset
+        consumerOptions.pollNameServerIntervalMillis = 1000
+        let consumer = try PushConsumer(
+            group: "CG_MQBENCH_\(getpid())", namesrvAddr: options.namesrvAddr, options: consumerOptions,
+            logger: run.logger)
+        consumer.subscribe(options.topic)
         let consumed = Mutex<(latencies: [Int64], last: Int64)>(([], 0))
-        let api = run.admin.api
-        let topic = options.topic
-        let consumer = Task {
-            var offset = startOffset
-            while !Task.isCancelled {
-                let fields = MQAdmin.pullFields(topic, 0, offset, 32, group: "CG_MQBENCH", suspendMillis: 1000)
-                guard
-                    let response = try? await api.invoke(
-                        address, .request(code: RequestCode.pullMessage, fields: fields), timeoutMillis: 5000)
-                else { continue }
-                offset = Int64(response.extFields["nextBeginOffset"] ?? "") ?? offset
-                guard response.code == ResponseCode.success,
-                    let messages = try? StoredMessageCodec.decodeAll(response.body ?? ByteBuffer())
-                else { continue }
-                let now = BenchClock.nanos()
-                let latencies = messages.compactMap { BenchBody.parse($0.body).map { now - $0.1 } }
-                consumed.withLock {
-                    $0.latencies += latencies
-                    $0.last = now
-                }
+        consumer.registerMessageListener { messages, _ in
+            let now = BenchClock.nanos()
+            let latencies = messages.compactMap { BenchBody.parse($0.body).map { now - $0.1 } }
+            consumed.withLock {
+                $0.latencies += latencies
+                $0.last = now
             }
+            return .consumeSuccess
+        }
+        try await consumer.start()
+        let topic = options.topic
+        while !consumer.assignedQueues.contains(where: { $0.topic == topic }) {
+            try await Task.sleep(for: .milliseconds(20))
         }
         let before = CPUSample.take(servers: options.pids)
         let (sent, start) = await run.publish(
@@ -226,8 +226,8 @@ struct W2: AsyncParsableCommand {
         {
             try? await Task.sleep(for: .milliseconds(5))
         }
-        consumer.cancel()
         let after = CPUSample.take(servers: options.pids)
+        await consumer.shutdown()
         let (latencies, last) = consumed.withLock { ($0.latencies.sorted(), $0.last) }
         let acked = run.acks.withLock { $0 }.sorted()
         let seconds = Double(last - start) / 1e9
