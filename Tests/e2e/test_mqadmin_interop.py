@@ -49,3 +49,34 @@ def test_mqadmin_reports_an_unreachable_name_server():
     out = subprocess.run([os.path.join(BIN_DIR, "mqadmin"), "clusterList", "-n", "127.0.0.1:1"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "cannot reach 127.0.0.1:1" in out.stderr
+
+
+def test_consumer_progress_and_reset_offset_by_time_with_a_stock_consumer(cluster, unique):
+    from clients import ConsumerProcess
+    from harness import wait_until
+    topic = "Progress_" + unique
+    group = "CG_progress_" + unique
+    p = producer(cluster, "PG_" + unique)
+    assert all(p.send_sync(message(topic, "p%d" % i)).status == SendStatus.OK for i in range(8))
+    consumer = ConsumerProcess(cluster, group, topic)
+    try:
+        consumer.wait_for(8)
+
+        def diff_total():
+            shown = mqadmin(cluster, "consumerProgress", "-g", group, "-t", topic)
+            assert shown.returncode == 0, shown.stderr
+            return shown.stdout
+        wait_until(lambda: "Diff Total: 0" in diff_total(), 30, interval=1, message="the group's offsets committed")
+        rows = [line.split() for line in diff_total().splitlines() if line.startswith(topic)]
+        assert len(rows) == 4 and sum(int(row[3]) for row in rows) == 8, rows  # broker offsets
+        listed = mqadmin(cluster, "consumerProgress")
+        assert listed.returncode == 0 and group in listed.stdout, listed.stderr
+
+        reset = mqadmin(cluster, "resetOffsetByTime", "-g", group, "-t", topic, "-s", "0")
+        assert reset.returncode == 0, reset.stderr
+        assert [line.split()[-1] for line in reset.stdout.splitlines()[1:]] == ["0", "0", "0", "0"]
+        # The stock client applies RESET_CONSUMER_CLIENT_OFFSET and reads everything again.
+        consumer.wait_for(16, timeout=60)
+        assert sorted(consumer.bodies()) == sorted([("p%d" % i).encode() for i in range(8)] * 2)
+    finally:
+        consumer.shutdown()
