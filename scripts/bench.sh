@@ -5,6 +5,7 @@
 #   scripts/bench.sh [seconds per W1 run, default 30]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/ports.sh
 secs="${1:-30}"
 swift build -c release --product mqnamesrv >/dev/null
 swift build -c release --product mqbroker >/dev/null
@@ -14,14 +15,6 @@ dir="$(mktemp -d /tmp/rmq-bench-XXXXXX)"
 trap 'kill $(cat "$dir"/*.pid 2>/dev/null) 2>/dev/null || true; wait 2>/dev/null; rm -rf "$dir"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "port $1 did not open" >&2
-    return 1
-}
 ns_port=$(free_port)
 broker_port=$(free_port)
 printf 'listenPort=%s\nbindAddress=127.0.0.1\nkvConfigPath=%s/kv.json\n' "$ns_port" "$dir" > "$dir/namesrv.conf"

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/deps.sh
+source scripts/ports.sh
 ensure_deps
 echo "== building (release)"
 swift build -c release --product mqnamesrv >/dev/null
@@ -15,14 +16,6 @@ bin="$(swift build -c release --show-bin-path)"
 mkdir -p run
 ./scripts/stop.sh >/dev/null 2>&1 || true
 
-wait_port() {
-    for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "port $1 did not open; see run/*.log" >&2
-    return 1
-}
 
 echo "== starting mqnamesrv on 127.0.0.1:9876"
 nohup "$bin/mqnamesrv" -c conf/namesrv.conf > run/namesrv.log 2>&1 &

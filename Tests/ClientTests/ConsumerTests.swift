@@ -46,6 +46,20 @@ func sendAll(_ producer: Producer, topic: String, _ bodies: [String], tags: Stri
     for body in bodies { _ = try await producer.send(Message(topic: topic, body: body, tags: tags)) }
 }
 
+/// A push consumer of `topic` (not started) whose listener records every message and succeeds.
+func recordingConsumer(_ group: String, _ cluster: LocalCluster, topic: String, options: ConsumerOptions) throws
+    -> (PushConsumer, Received)
+{
+    let consumer = try PushConsumer(group: group, namesrvAddr: cluster.namesrvAddr, options: options)
+    consumer.subscribe(topic)
+    let received = Received()
+    consumer.registerMessageListener { batch, _ in
+        received.record(batch)
+        return .consumeSuccess
+    }
+    return (consumer, received)
+}
+
 @Suite(.serialized)
 struct ConsumerTests {
     @Test func allocationMatchesRocketMQsAverageSplit() {
@@ -62,19 +76,12 @@ struct ConsumerTests {
         let cluster = try await LocalCluster()
         let producer = Producer(group: "PG_c", namesrvAddr: cluster.namesrvAddr)
         try await sendAll(producer, topic: "ClusterT", (0..<40).map { "m\($0)" })
-        let first = Received()
-        let second = Received()
-        let consumers = try [first, second].map { received in
-            var options = fastOptions()
-            options.consumeFromWhere = .firstOffset
-            let consumer = try PushConsumer(group: "CG_cluster", namesrvAddr: cluster.namesrvAddr, options: options)
-            consumer.subscribe("ClusterT")
-            consumer.registerMessageListener { batch, _ in
-                received.record(batch)
-                return .consumeSuccess
-            }
-            return consumer
-        }
+        var options = fastOptions()
+        options.consumeFromWhere = .firstOffset
+        let (one, first) = try recordingConsumer("CG_cluster", cluster, topic: "ClusterT", options: options)
+        options.instanceName += "-2"
+        let (two, second) = try recordingConsumer("CG_cluster", cluster, topic: "ClusterT", options: options)
+        let consumers = [one, two]
         for consumer in consumers { try await consumer.start() }
         #expect(
             try await eventually {
@@ -100,20 +107,16 @@ struct ConsumerTests {
         let cluster = try await LocalCluster()
         let producer = Producer(group: "PG_b", namesrvAddr: cluster.namesrvAddr)
         try await sendAll(producer, topic: "BroadT", ["warm"])
-        let receivers = [Received(), Received()]
+        var receivers: [Received] = []
         var consumers: [PushConsumer] = []
-        for received in receivers {
+        for _ in 0..<2 {
             var options = fastOptions(.broadcasting)
             options.consumeFromWhere = .firstOffset
-            let consumer = try PushConsumer(group: "CG_broad", namesrvAddr: cluster.namesrvAddr, options: options)
-            consumer.subscribe("BroadT")
-            consumer.registerMessageListener { batch, _ in
-                received.record(batch)
-                return .consumeSuccess
-            }
+            let (consumer, received) = try recordingConsumer("CG_broad", cluster, topic: "BroadT", options: options)
             try await consumer.start()
             #expect(consumer.assignedQueues.count == 4)
             consumers.append(consumer)
+            receivers.append(received)
         }
         try await sendAll(producer, topic: "BroadT", (0..<10).map { "b\($0)" })
         let expected = Set(["warm"] + (0..<10).map { "b\($0)" })
@@ -220,13 +223,7 @@ struct ConsumerTests {
         ] {
             var options = fastOptions()
             options.consumeFromWhere = from
-            let consumer = try PushConsumer(group: group, namesrvAddr: cluster.namesrvAddr, options: options)
-            consumer.subscribe("FromT")
-            let received = Received()
-            consumer.registerMessageListener { batch, _ in
-                received.record(batch)
-                return .consumeSuccess
-            }
+            let (consumer, received) = try recordingConsumer(group, cluster, topic: "FromT", options: options)
             try await consumer.start()
             outcomes[group] = received
             consumers.append(consumer)
@@ -322,13 +319,7 @@ struct ConsumerTests {
         try await sendAll(producer, topic: "AdminT", (0..<12).map { "a\($0)" })
         var options = fastOptions()
         options.consumeFromWhere = .firstOffset
-        let consumer = try PushConsumer(group: "CG_admin", namesrvAddr: cluster.namesrvAddr, options: options)
-        consumer.subscribe("AdminT")
-        let received = Received()
-        consumer.registerMessageListener { batch, _ in
-            received.record(batch)
-            return .consumeSuccess
-        }
+        let (consumer, received) = try recordingConsumer("CG_admin", cluster, topic: "AdminT", options: options)
         try await consumer.start()
         #expect(try await eventually { received.count == 12 })
         let admin = MQAdmin(api: MQClientAPI(namesrvAddr: cluster.namesrvAddr, logger: LocalCluster.logger))
