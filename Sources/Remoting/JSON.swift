@@ -133,30 +133,48 @@ extension JSONValue {
 
     /// A key that is a serialized JSON object (fastjson's map keys of object type).
     static func isObjectKey(_ key: String) -> Bool {
-        guard key.hasPrefix("{"), key.hasSuffix("}"), case .object = try? JSONValue.parse(Array(key.utf8)) else {
+        guard key.utf8.first == UInt8(ascii: "{"), key.utf8.last == UInt8(ascii: "}"),
+            case .object = try? JSONValue.parse(Array(key.utf8))
+        else {
             return false
         }
         return true
     }
 
+    static func needsEscaping(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+    }
+
     static func writeString(_ text: String, into out: inout [UInt8]) {
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
         out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0..<0x20:
-                out.append(contentsOf: Array("\\u00".utf8))
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0xF)])
-            default: out.append(byte)
+        var text = text
+        text.withUTF8 { utf8 in
+            // Runs of plain bytes are copied whole; only the bytes between them are escaped.
+            var runStart = 0
+            for (position, byte) in utf8.enumerated() where needsEscaping(byte) {
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<position]))
+                appendEscaped(byte, into: &out)
+                runStart = position + 1
             }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    private static func appendEscaped(_ byte: UInt8, into out: inout [UInt8]) {
+        switch byte {
+        case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+        case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+        case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+        case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+        case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+        default:
+            out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+            out.append(hexDigits[Int(byte >> 4)])
+            out.append(hexDigits[Int(byte & 0xF)])
+        }
     }
 }
 
@@ -172,6 +190,87 @@ struct JSONParser {
             bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09
         {
             index += 1
+        }
+    }
+
+    var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    /// A value read as a header reads it: strings, numbers and booleans as text; nil for null,
+    /// arrays and objects (which are skipped).
+    mutating func parseTextValue(depth: Int) throws(JSONParseError) -> String? {
+        skipWhitespace()
+        guard let next = peek else { throw error("unexpected end") }
+        switch next {
+        case UInt8(ascii: "\""): return try parseString()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+        default: return try parseValue(depth: depth).text
+        }
+    }
+
+    /// An integer from a number or a numeric string; nil for null.
+    mutating func parseIntegerValue() throws(JSONParseError) -> Int64? {
+        skipWhitespace()
+        let start = index
+        var negative = false
+        if peek == UInt8(ascii: "-") {
+            negative = true
+            index += 1
+        }
+        var value: Int64 = 0
+        var digits = 0
+        while let byte = peek, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 18 {
+            value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+            digits += 1
+            index += 1
+        }
+        if digits > 0, let next = peek, next == UInt8(ascii: ",") || next == UInt8(ascii: "}") || next <= 0x20 {
+            return negative ? -value : value
+        }
+        index = start  // not a plain integer: the general path
+        let parsed = try parseValue(depth: 1)
+        if case .null = parsed { return nil }
+        guard let integer = parsed.int64 else { throw error("expected an integer") }
+        return integer
+    }
+
+    /// Reads `{ key: value, ... }`, handing each key to `member`, which must consume its value.
+    mutating func parseObjectMembers(
+        depth: Int, _ member: (inout JSONParser, String) throws(JSONParseError) -> Void
+    ) throws(JSONParseError) {
+        guard depth < Self.maximumDepth else { throw error("nested too deeply") }
+        skipWhitespace()
+        guard peek == UInt8(ascii: "{") else { throw error("expected an object") }
+        index += 1
+        skipWhitespace()
+        if peek == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            guard let next = peek else { throw error("unterminated object") }
+            let key: String
+            if next == UInt8(ascii: "\"") {
+                key = try parseString()
+            } else if next == UInt8(ascii: "{") {
+                // fastjson writes object map keys as objects: {{"topic":"T","queueId":0}:5}.
+                key = try parseObject(depth: depth + 1).serialized()
+            } else {
+                key = try parseBareKey()
+            }
+            skipWhitespace()
+            guard peek == UInt8(ascii: ":") else { throw error("expected ':'") }
+            index += 1
+            try member(&self, key)
+            skipWhitespace()
+            guard let separator = peek else { throw error("unterminated object") }
+            if separator == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            guard separator == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
+            index += 1
+            return
         }
     }
 
@@ -224,6 +323,13 @@ struct JSONParser {
 
     mutating func parseString() throws(JSONParseError) -> String {
         index += 1  // opening quote
+        // Most strings have no escapes: take them in one piece.
+        var end = index
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+        if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+            defer { index = end + 1 }
+            return String(decoding: bytes[index..<end], as: UTF8.self)
+        }
         var scalars: [UInt8] = []
         while true {
             guard index < bytes.count else { throw error("unterminated string") }
@@ -280,39 +386,11 @@ struct JSONParser {
     }
 
     mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
-        index += 1
         var fields: [String: JSONValue] = [:]
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object(fields)
+        try parseObjectMembers(depth: depth) { (parser, key) throws(JSONParseError) in
+            fields[key] = try parser.parseValue(depth: depth + 1)
         }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unterminated object") }
-            let key: String
-            if bytes[index] == UInt8(ascii: "\"") {
-                key = try parseString()
-            } else if bytes[index] == UInt8(ascii: "{") {
-                // fastjson writes object map keys as objects: {{"topic":"T","queueId":0}:5}.
-                key = try parseObject(depth: depth + 1).serialized()
-            } else {
-                key = try parseBareKey()
-            }
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
-            index += 1
-            fields[key] = try parseValue(depth: depth + 1)
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unterminated object") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            guard bytes[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
-            index += 1
-            return .object(fields)
-        }
+        return .object(fields)
     }
 
     /// fastjson writes non-string map keys bare: `{0:"127.0.0.1:10911"}`.

@@ -110,35 +110,47 @@ public enum StoredMessageCodec {
     static let recordCRCDigits = 10
 
     /// The properties as stored: without any old record checksum, with a placeholder for the new one.
-    static func storedProperties(_ properties: [String: String]) -> [UInt8] {
-        var others = properties
-        others[recordCRCKey] = nil
-        var bytes = Array(MessageProperties.encode(others).utf8)
-        if !bytes.isEmpty { bytes.append(2) }
-        bytes += Array(recordCRCKey.utf8) + [1] + [UInt8](repeating: UInt8(ascii: "0"), count: recordCRCDigits)
+    public static func storedProperties(_ properties: [String: String]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(storedPropertiesLength(properties))
+        for name in properties.keys.sorted() where name != recordCRCKey {
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(MessageProperties.nameValueSeparator)
+            bytes.append(contentsOf: properties[name]!.utf8)
+            bytes.append(MessageProperties.propertySeparator)
+        }
+        bytes.append(contentsOf: recordCRCKey.utf8)
+        bytes.append(MessageProperties.nameValueSeparator)
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: recordCRCDigits))
         return bytes
     }
 
     /// Bytes the properties take in the stored record (the record checksum included).
     public static func storedPropertiesLength(_ properties: [String: String]) -> Int {
-        storedProperties(properties).count
+        var length = recordCRCKey.utf8.count + 1 + recordCRCDigits
+        for (name, value) in properties where name != recordCRCKey { length += name.utf8.count + value.utf8.count + 2 }
+        return length
     }
 
     /// The stored length of `message`.
     public static func encodedLength(of message: MessageExt) -> Int {
         encodedLength(
             bodyLength: message.body.count, topicLength: message.topic.utf8.count,
-            propertiesLength: storedProperties(message.properties).count)
+            propertiesLength: storedPropertiesLength(message.properties))
     }
 
     /// Writes `message` as one record; `storeSize`, `bodyCRC` and the record checksum are computed here.
     public static func encode(_ message: MessageExt, into out: inout ByteBuffer) {
-        let topic = Array(message.topic.utf8)
-        let properties = storedProperties(message.properties)
-        precondition(topic.count <= MessageExt.maxTopicLength, "topic \(message.topic) too long")
+        encode(message, storedProperties: storedProperties(message.properties), into: &out)
+    }
+
+    /// `encode` with the properties already in their stored form (`storedProperties`).
+    public static func encode(_ message: MessageExt, storedProperties properties: [UInt8], into out: inout ByteBuffer) {
+        let topicLength = message.topic.utf8.count
+        precondition(topicLength <= MessageExt.maxTopicLength, "topic \(message.topic) too long")
         precondition(properties.count <= MessageExt.maxPropertiesLength, "properties too long")
         let total = encodedLength(
-            bodyLength: message.body.count, topicLength: topic.count, propertiesLength: properties.count)
+            bodyLength: message.body.count, topicLength: topicLength, propertiesLength: properties.count)
         out.reserveCapacity(minimumWritableBytes: total)
         let start = out.writerIndex
         out.writeInteger(Int32(total))
@@ -159,14 +171,17 @@ public enum StoredMessageCodec {
         out.writeInteger(message.preparedTransactionOffset)
         out.writeInteger(Int32(message.body.count))
         out.writeBytes(message.body)
-        out.writeInteger(UInt8(topic.count))
-        out.writeBytes(topic)
+        out.writeInteger(UInt8(topicLength))
+        out.writeString(message.topic)
         out.writeInteger(Int16(properties.count))
         out.writeBytes(properties)
         let covered = out.viewBytes(at: start, length: total - recordCRCDigits)!
-        let digits = String(CRC32.checksum(covered))
-        let padded = String(repeating: "0", count: recordCRCDigits - digits.count) + digits
-        out.setString(padded, at: start + total - recordCRCDigits)
+        var checksum = CRC32.checksum(covered)
+        // Ten decimal digits, zero-padded, over the placeholder.
+        for position in stride(from: start + total - 1, through: start + total - recordCRCDigits, by: -1) {
+            out.setInteger(UInt8(ascii: "0") + UInt8(checksum % 10), at: position)
+            checksum /= 10
+        }
     }
 
     /// Whether a record's trailing checksum property matches its bytes.

@@ -62,62 +62,25 @@ extension RemotingCommand {
     }
 
     public func writeFrame(into out: inout ByteBuffer) {
-        var header = ByteBuffer()
-        switch serializeType {
-        case .json: writeJSONHeader(into: &header)
-        case .rocketmq: writeBinaryHeader(into: &header)
-        }
         let bodyLength = body?.readableBytes ?? 0
-        out.reserveCapacity(minimumWritableBytes: 8 + header.readableBytes + bodyLength)
-        out.writeInteger(Int32(4 + header.readableBytes + bodyLength))
-        out.writeInteger(UInt32(serializeType.rawValue) << 24 | UInt32(header.readableBytes))
-        out.writeImmutableBuffer(header)
+        out.reserveCapacity(minimumWritableBytes: 8 + 256 + bodyLength)
+        // The two length words are written once the header's length is known.
+        let start = out.writerIndex
+        out.moveWriterIndex(forwardBy: 8)
+        switch serializeType {
+        case .json: writeJSONHeader(into: &out)
+        case .rocketmq: writeBinaryHeader(into: &out)
+        }
+        let headerLength = out.writerIndex - start - 8
         if let body { out.writeImmutableBuffer(body) }
+        out.setInteger(Int32(4 + headerLength + bodyLength), at: start)
+        out.setInteger(UInt32(serializeType.rawValue) << 24 | UInt32(headerLength), at: start + 4)
     }
 
     public func frameBytes() -> [UInt8] {
         var buffer = ByteBuffer()
         writeFrame(into: &buffer)
         return buffer.readBytes(length: buffer.readableBytes)!
-    }
-
-    // MARK: JSON header
-
-    static func decodeJSONHeader(_ header: ByteBuffer) throws(RemotingDecodeError) -> RemotingCommand {
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(header.readableBytesView)
-        } catch {
-            throw .badJSONHeader(error.description)
-        }
-        guard case .object(let fields) = value else { throw .badJSONHeader("not an object") }
-        guard let code = fields["code"]?.int64, let code32 = Int32(exactly: code) else {
-            throw .badJSONHeader("missing or invalid code")
-        }
-        var extFields: [String: String] = [:]
-        if let ext = fields["extFields"]?.object {
-            for (key, value) in ext {
-                if let text = value.text { extFields[key] = text }
-            }
-        }
-        return RemotingCommand(
-            code: code32,
-            language: fields["language"]?.text ?? "OTHER",
-            version: Int32(truncatingIfNeeded: fields["version"]?.int64 ?? 0),
-            opaque: Int32(truncatingIfNeeded: fields["opaque"]?.int64 ?? 0),
-            flag: Int32(truncatingIfNeeded: fields["flag"]?.int64 ?? 0),
-            remark: fields["remark"]?.text,
-            extFields: extFields)
-    }
-
-    func writeJSONHeader(into out: inout ByteBuffer) {
-        var fields: [String: JSONValue] = [
-            "code": .int(code), "language": .string(language), "version": .int(version), "opaque": .int(opaque),
-            "flag": .int(flag), "extFields": .object(extFields.mapValues { .string($0) }),
-            "serializeTypeCurrentRPC": .string("JSON"),
-        ]
-        if let remark { fields["remark"] = .string(remark) }
-        out.writeBytes(JSONValue.object(fields).serializedBytes())
     }
 
     // MARK: ROCKETMQ binary header

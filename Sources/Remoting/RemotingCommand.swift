@@ -92,7 +92,7 @@ extension RemotingCommand {
 
     public func int64(_ key: String) throws(HeaderError) -> Int64 {
         let text = try string(key)
-        guard let value = Int64(text.trimmingCharacters()) else {
+        guard let value = Int64(text) ?? Int64(text.trimmingCharacters()) else {
             throw HeaderError("the custom field <\(key)> is not a number: \(text)")
         }
         return value

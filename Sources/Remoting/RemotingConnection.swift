@@ -231,6 +231,7 @@ func configureRemotingPipeline(
     let handler = RemotingChannelHandler(requestHandler: requestHandler, logger: logger)
     return channel.eventLoop.makeCompletedFuture {
         try channel.pipeline.syncOperations.addHandlers([
+            FlushCoalescingHandler(),
             ByteToMessageHandler(RemotingFrameDecoder(maxFrameLength: maxFrameLength)),
             MessageToByteHandler(RemotingCommandEncoder()),
             handler,

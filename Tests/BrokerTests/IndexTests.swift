@@ -22,6 +22,28 @@ struct IndexTests {
         #expect(file.beginPhyOffset == 0 && file.endPhyOffset == 3900 && file.indexCount == 41)
     }
 
+    @Test func indexFileReservesSpaceAsEntriesGrowAndAcrossReopening() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        let path = directory.path + "/20260101000000000"
+        let count = 2 * IndexFile.allocationChunkBytes / IndexFile.entrySize  // entries span several chunks
+        do {
+            let file = try IndexFile(path: path, slotCount: 1000, entryCount: count + 10)
+            for i in 0..<count / 2 {
+                #expect(try file.put(key: "T#k\(i)", phyOffset: Int64(i), storeTimestamp: 1_000_000))
+            }
+        }
+        let file = try IndexFile(path: path, slotCount: 1000, entryCount: count + 10)
+        for i in count / 2..<count {
+            #expect(try file.put(key: "T#k\(i)", phyOffset: Int64(i), storeTimestamp: 1_000_000))
+        }
+        try file.flush()
+        for i in stride(from: 0, to: count, by: 9973) {
+            #expect(file.select(key: "T#k\(i)", beginMillis: 0, endMillis: .max, maxCount: 4) == [Int64(i)])
+        }
+        #expect(file.indexCount == Int32(count + 1))
+    }
+
     @Test func indexFileNamesAreUTCTimestamps() {
         #expect(IndexService.fileName(millis: 0) == "19700101000000000")
         #expect(IndexService.fileName(millis: 1_795_307_562_123) == "20261122003242123")

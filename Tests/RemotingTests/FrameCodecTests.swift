@@ -45,6 +45,25 @@ struct FrameCodecTests {
         #expect(command.extFields["topic"] == "TopicTest")
     }
 
+    @Test func headerStringsWithEscapesAndUnusualHeadersRoundTrip() throws {
+        var command = Self.sample(.json)
+        command.extFields = ["k\"ey": "quote \" backslash \\ newline \n tab \t ctrl \u{1F} é 漢", "": ""]
+        command.remark = "line1\nline2 \"q\""
+        var buffer = ByteBuffer(bytes: command.frameBytes())
+        let decoded = try #require(try RemotingCommand.parseFrame(from: &buffer, maxFrameLength: 1 << 20))
+        #expect(decoded.extFields == command.extFields && decoded.remark == command.remark)
+        // Java's fastjson order, string codes, a null remark, unknown keys and no extFields.
+        let header =
+            #"{"code":"11","extFields":null,"flag":"1","future":[1,{"x":2}],"language":"JAVA","opaque":-5,"remark":null,"serializeTypeCurrentRPC":"JSON","version":1e2}"#
+        var frame = ByteBuffer()
+        frame.writeInteger(Int32(4 + header.utf8.count))
+        frame.writeInteger(Int32(header.utf8.count))
+        frame.writeString(header)
+        let lenient = try #require(try RemotingCommand.parseFrame(from: &frame, maxFrameLength: 1 << 20))
+        #expect(lenient.code == 11 && lenient.flag == 1 && lenient.opaque == -5 && lenient.version == 100)
+        #expect(lenient.remark == nil && lenient.extFields.isEmpty && lenient.isResponse)
+    }
+
     @Test func responseHeaderValuesAreJSONStrings() throws {
         let response = Self.sample(.json).response(code: 0, fields: ["queueOffset": "17"])
         var buffer = ByteBuffer(bytes: response.frameBytes())

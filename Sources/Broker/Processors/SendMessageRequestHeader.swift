@@ -15,30 +15,28 @@ struct SendMessageRequestHeader: Sendable {
     var maxReconsumeTimes: Int32?
     var batch: Bool
 
+    /// SEND_MESSAGE_V2's one-letter header keys (`SendMessageRequestHeaderV2`).
+    static let shortNames: [String: String] = [
+        "producerGroup": "a", "topic": "b", "defaultTopic": "c", "defaultTopicQueueNums": "d", "queueId": "e",
+        "sysFlag": "f", "bornTimestamp": "g", "flag": "h", "properties": "i", "reconsumeTimes": "j",
+        "unitMode": "k", "maxReconsumeTimes": "l", "batch": "m", "bname": "n",
+    ]
+
     init(_ request: RemotingCommand) throws(HeaderError) {
-        var request = request
-        if request.code == RequestCode.sendMessageV2 || request.code == RequestCode.sendBatchMessage {
-            let names: [String: String] = [
-                "a": "producerGroup", "b": "topic", "c": "defaultTopic", "d": "defaultTopicQueueNums", "e": "queueId",
-                "f": "sysFlag", "g": "bornTimestamp", "h": "flag", "i": "properties", "j": "reconsumeTimes",
-                "k": "unitMode", "l": "maxReconsumeTimes", "m": "batch", "n": "bname",
-            ]
-            var fields: [String: String] = [:]
-            for (key, value) in request.extFields { fields[names[key] ?? key] = value }
-            request.extFields = fields
-        }
-        producerGroup = try request.string("producerGroup")
-        topic = try request.string("topic")
-        defaultTopic = try request.string("defaultTopic")
-        defaultTopicQueueNums = try request.int32("defaultTopicQueueNums")
-        queueId = try request.int32("queueId")
-        sysFlag = try request.int32("sysFlag")
-        bornTimestamp = try request.int64("bornTimestamp")
-        flag = try request.int32("flag")
-        properties = MessageProperties.decode(request.extFields["properties"] ?? "")
-        reconsumeTimes = Int32(try request.optionalInt64("reconsumeTimes") ?? 0)
-        maxReconsumeTimes = try request.optionalInt64("maxReconsumeTimes").map { Int32(truncatingIfNeeded: $0) }
-        batch = request.bool("batch") || request.code == RequestCode.sendBatchMessage
+        let short = request.code == RequestCode.sendMessageV2 || request.code == RequestCode.sendBatchMessage
+        func key(_ name: String) -> String { short ? Self.shortNames[name]! : name }
+        producerGroup = try request.string(key("producerGroup"))
+        topic = try request.string(key("topic"))
+        defaultTopic = try request.string(key("defaultTopic"))
+        defaultTopicQueueNums = try request.int32(key("defaultTopicQueueNums"))
+        queueId = try request.int32(key("queueId"))
+        sysFlag = try request.int32(key("sysFlag"))
+        bornTimestamp = try request.int64(key("bornTimestamp"))
+        flag = try request.int32(key("flag"))
+        properties = MessageProperties.decode(request.extFields[key("properties")] ?? "")
+        reconsumeTimes = Int32(try request.optionalInt64(key("reconsumeTimes")) ?? 0)
+        maxReconsumeTimes = try request.optionalInt64(key("maxReconsumeTimes")).map { Int32(truncatingIfNeeded: $0) }
+        batch = request.bool(key("batch")) || request.code == RequestCode.sendBatchMessage
     }
 }
 

@@ -24,6 +24,11 @@ final class IndexFile {
     private let fd: Int32
     private let base: UnsafeMutableRawPointer
 
+    /// Bytes of the file known to be allocated on disk (so stores through the mapping cannot fault).
+    private var allocatedEnd = 0
+    /// Entry space is reserved this far ahead of the newest entry.
+    static let allocationChunkBytes = 1 << 20
+
     init(path: String, slotCount: Int, entryCount: Int) throws {
         self.path = path
         self.slotCount = slotCount
@@ -41,7 +46,17 @@ final class IndexFile {
             throw StoreError.io(path: path, offset: 0, errno: errno)
         }
         base = mapped
-        if indexCount == 0 { try store(Int32(1), at: 36) }  // entry numbers start at 1, as in RocketMQ
+        do {
+            // The header and slots are written at random; entries only at the end. Reserve the
+            // header and slots now and the entries as they grow (a reopened file: up to its end).
+            try reserve(through: Self.headerSize + slotCount * 4)
+            if indexCount == 0 { store(Int32(1), at: 36) }  // entry numbers start at 1, as in RocketMQ
+            try reserve(through: entryOffset(of: Int(indexCount)))
+        } catch {
+            munmap(base, fileSize)
+            close(fd)
+            throw error
+        }
     }
 
     deinit {
@@ -53,16 +68,24 @@ final class IndexFile {
         T(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 
-    /// Writes go through `pwrite`, not the mapping: on a full filesystem a store into a sparse
-    /// mapped page raises SIGBUS, while `pwrite` returns ENOSPC. (Linux keeps the shared
-    /// mapping coherent with the page cache, so reads through it see the write.)
-    private func store<T: FixedWidthInteger>(_ value: T, at offset: Int) throws {
-        var bigEndian = value.bigEndian
-        let written = withUnsafeBytes(of: &bigEndian) { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
-        guard written == MemoryLayout<T>.size else {
-            throw StoreError.io(path: path, offset: Int64(offset), errno: written < 0 ? errno : ENOSPC)
-        }
+    /// Stores go through the mapping, into space `reserve` allocated: a store into an
+    /// unallocated page of a full filesystem would raise SIGBUS instead of returning ENOSPC.
+    private func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        precondition(offset + MemoryLayout<T>.size <= allocatedEnd, "store at \(offset) past reserved \(allocatedEnd)")
+        base.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
     }
+
+    /// Allocates disk blocks for the file's first `end` bytes (and a chunk beyond), so later
+    /// stores there cannot fail; a full disk fails here, with ENOSPC.
+    private func reserve(through end: Int) throws {
+        guard end > allocatedEnd else { return }
+        let target = min(fileSize, max(end, allocatedEnd + Self.allocationChunkBytes))
+        let result = posix_fallocate(fd, off_t(allocatedEnd), off_t(target - allocatedEnd))
+        guard result == 0 else { throw StoreError.io(path: path, offset: Int64(allocatedEnd), errno: result) }
+        allocatedEnd = target
+    }
+
+    private func entryOffset(of number: Int) -> Int { Self.headerSize + slotCount * 4 + number * Self.entrySize }
 
     var beginTimestamp: Int64 { load(0, as: Int64.self) }
     var endTimestamp: Int64 { load(8, as: Int64.self) }
@@ -83,29 +106,30 @@ final class IndexFile {
     /// Adds `key` → `phyOffset`; false when the file is full.
     func put(key: String, phyOffset: Int64, storeTimestamp: Int64) throws -> Bool {
         guard !isFull else { return false }
+        let number = indexCount
+        let entryOffset = entryOffset(of: Int(number))
+        try reserve(through: entryOffset + Self.entrySize)
         let hash = Self.keyHash(key)
         let slotOffset = Self.headerSize + Int(hash) % slotCount * 4
         let previous = load(slotOffset, as: Int32.self)
-        if indexCount == 1 {
-            try store(storeTimestamp, at: 0)
-            try store(phyOffset, at: 16)
+        if number == 1 {
+            store(storeTimestamp, at: 0)
+            store(phyOffset, at: 16)
         }
-        let number = indexCount
-        let entryOffset = Self.headerSize + slotCount * 4 + Int(number) * Self.entrySize
-        try store(hash, at: entryOffset)
-        try store(phyOffset, at: entryOffset + 4)
-        try store(Int32(clamping: max(0, (storeTimestamp - beginTimestamp) / 1000)), at: entryOffset + 12)
-        try store(previous, at: entryOffset + 16)
-        try store(number, at: slotOffset)
-        if previous == 0 { try store(usedSlots + 1, at: 32) }
-        try store(number + 1, at: 36)
-        try store(storeTimestamp, at: 8)
-        try store(phyOffset, at: 24)
+        store(hash, at: entryOffset)
+        store(phyOffset, at: entryOffset + 4)
+        store(Int32(clamping: max(0, (storeTimestamp - beginTimestamp) / 1000)), at: entryOffset + 12)
+        store(previous, at: entryOffset + 16)
+        store(number, at: slotOffset)
+        if previous == 0 { store(usedSlots + 1, at: 32) }
+        store(number + 1, at: 36)
+        store(storeTimestamp, at: 8)
+        store(phyOffset, at: 24)
         return true
     }
 
     /// Recovery: the index must not claim records past the CommitLog's end.
-    func clampEnd(to offset: Int64) throws { try store(offset, at: 24) }
+    func clampEnd(to offset: Int64) { store(offset, at: 24) }
 
     /// Physical offsets of entries for `key` stored within [begin, end] (ms), newest first.
     func select(key: String, beginMillis: Int64, endMillis: Int64, maxCount: Int) -> [Int64] {
@@ -115,7 +139,7 @@ final class IndexFile {
         var offsets: [Int64] = []
         var steps = 0
         while number > 0, number < indexCount, offsets.count < maxCount, steps < entryCount {
-            let entryOffset = Self.headerSize + slotCount * 4 + Int(number) * Self.entrySize
+            let entryOffset = entryOffset(of: Int(number))
             let time = beginTimestamp + Int64(load(entryOffset + 12, as: Int32.self)) * 1000
             if load(entryOffset, as: Int32.self) == hash, time + 999 >= beginMillis, time <= endMillis {
                 offsets.append(load(entryOffset + 4, as: Int64.self))
@@ -128,9 +152,9 @@ final class IndexFile {
         return offsets
     }
 
-    /// Writes go through `pwrite`, so `fsync` (not `msync` over the whole mapping) makes them durable.
+    /// Writes the mapping's dirty pages to disk.
     func flush() throws {
-        guard fsync(fd) == 0 else { throw StoreError.io(path: path, offset: 0, errno: errno) }
+        guard msync(base, fileSize, MS_SYNC) == 0 else { throw StoreError.io(path: path, offset: 0, errno: errno) }
     }
 
     func delete() { unlink(path) }

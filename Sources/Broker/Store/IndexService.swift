@@ -25,7 +25,7 @@ struct IndexService {
             try IndexFile(path: directory + "/" + $0, slotCount: slotCount, entryCount: entryCount)
         }
         if let last = files.last, last.indexCount > 1, last.endPhyOffset >= commitLogEnd {
-            try last.clampEnd(to: commitLogEnd - 1)
+            last.clampEnd(to: commitLogEnd - 1)
         }
     }
 

@@ -30,6 +30,8 @@ extension MessageStore {
             return PutMessageResult(status: .serviceNotAvailable(reason))
         }
         var arrivals: [TopicQueueKey] = []
+        // Encoded outside the lock; the record itself needs its offsets, assigned under it.
+        let storedProperties = messages.map { StoredMessageCodec.storedProperties($0.properties) }
         let result: PutMessageResult
         do {
             result = try state.withLock { state in
@@ -38,15 +40,18 @@ extension MessageStore {
                 var previousOffsets: [TopicQueueKey: Int64?] = [:]
                 var appended: [AppendedMessage] = []
                 do {
-                    for var message in messages {
+                    for (position, var message) in messages.enumerated() {
                         let key = TopicQueueKey(message.topic, message.queueId)
                         if previousOffsets[key] == nil { previousOffsets[key] = .some(state.queueOffsets[key]) }
                         message.queueOffset = state.queueOffsets[key] ?? 0
                         message.storeHost = config.storeHost
-                        let size = StoredMessageCodec.encodedLength(of: message)
+                        let properties = storedProperties[position]
+                        let size = StoredMessageCodec.encodedLength(
+                            bodyLength: message.body.count, topicLength: message.topic.utf8.count,
+                            propertiesLength: properties.count)
                         message.commitLogOffset = try state.commitLog.reserve(size: size)
                         var record = ByteBuffer()
-                        StoredMessageCodec.encode(message, into: &record)
+                        StoredMessageCodec.encode(message, storedProperties: properties, into: &record)
                         try state.commitLog.append(record, at: message.commitLogOffset)
                         state.queueOffsets[key] = message.queueOffset + 1
                         state.pendingDispatch.append(
