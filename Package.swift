@@ -152,6 +152,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSim"], swiftSettings: strict),
+        .testTarget(name: "MQBenchTests", dependencies: ["mqbench"], swiftSettings: strict),
         .testTarget(
             name: "RemotingTests",
             dependencies: [

@@ -98,7 +98,9 @@ struct CPUSample {
         let seconds = Double(end.wallNanos - start.wallNanos) / 1e9
         guard seconds > 0 else { return (0, 0, 0, 0) }
         func percent(_ ticks: Int64) -> Double { Double(ticks) / ticksPerSecond / seconds * 100 }
-        let server = percent(end.processTicks.reduce(0) { $0 + $1.value - (start.processTicks[$1.key] ?? $1.value) })
+        // A process that exited reads as 0 ticks: it counts nothing rather than negative.
+        let server = percent(
+            end.processTicks.reduce(0) { $0 + max(0, $1.value - (start.processTicks[$1.key] ?? $1.value)) })
         let loadgen = percent(end.ownTicks - start.ownTicks)
         let cores = Double(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         let totalDelta = Double(end.machineTotal - start.machineTotal)

@@ -14,9 +14,8 @@ import Synchronization
 struct MQBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mqbench",
-        abstract: "The benchmark workload (W1 publish, W2 produce+consume) against any RocketMQ NameServer.",
-        discussion: "W3 (leader kill under load) needs DLedger mode and is not available yet.",
-        subcommands: [W1.self, W2.self])
+        abstract: "The benchmark workload (W1 publish, W2 produce+consume, W3 failover) against a RocketMQ cluster.",
+        subcommands: [W1.self, W2.self, W3.self])
 }
 
 struct BenchOptions: ParsableArguments {
@@ -45,7 +44,7 @@ final class BenchRun: Sendable {
     let lastAck = Atomic<Int64>(0)
     let logger: Logger
 
-    init(options: BenchOptions, window: Int) {
+    init(options: BenchOptions, window: Int, sendTimeoutMillis: Int64 = 3000) {
         self.options = options
         var logger = Logger(label: "mqbench")
         logger.logLevel = .critical
@@ -53,6 +52,7 @@ final class BenchRun: Sendable {
         var producerOptions = ProducerOptions()
         producerOptions.compressMsgBodyOverHowmuch = Int.max  // the workload has no compression
         producerOptions.maxInflightAsyncSends = window
+        producerOptions.sendMsgTimeoutMillis = sendTimeoutMillis
         producerOptions.pollNameServerIntervalMillis = 1000
         producer = Producer(
             group: "PG_MQBENCH", namesrvAddr: options.namesrvAddr, options: producerOptions, logger: logger)
@@ -60,11 +60,13 @@ final class BenchRun: Sendable {
         filler = BenchBody.filler(size: options.size)
     }
 
-    func prepareTopic() async throws {
+    /// Creates (or keeps) `topic` with one read and one write queue on every master.
+    func prepareTopic(_ topic: String? = nil) async throws {
+        let topic = topic ?? options.topic
         let masters = try await admin.masters(cluster: nil)
-        guard !masters.isEmpty else { throw ClientError.noRoute(topic: options.topic) }
+        guard !masters.isEmpty else { throw ClientError.noRoute(topic: topic) }
         try await admin.updateTopic(
-            TopicConfig(topicName: options.topic, readQueueNums: 1, writeQueueNums: 1), brokerAddrs: masters)
+            TopicConfig(topicName: topic, readQueueNums: 1, writeQueueNums: 1), brokerAddrs: masters)
     }
 
     /// Sends `count` messages (or for `secs`) with at most `window` unacknowledged, paced at `rate`.

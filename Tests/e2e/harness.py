@@ -81,22 +81,27 @@ class Cluster:
             self.namesrvs.append(Process("mqnamesrv", [os.path.join(BIN_DIR, "mqnamesrv"), "-c", ns_conf],
                                          os.path.join(self.dir, "namesrv%d.log" % index)))
         self.namesrv = self.namesrvs[0]
-        self.broker_conf = os.path.join(self.dir, "broker.conf")
+        self.broker_overrides = broker_overrides or {}
+        self.broker_conf, self.broker = self.broker_process("broker-a", self.broker_port, "store", "broker")
+
+    def broker_process(self, name, port, store, file_stem):
+        """A master broker `name` of this cluster's NameServers (not started)."""
+        conf = os.path.join(self.dir, file_stem + ".conf")
         broker = {
-            "brokerClusterName": "DefaultCluster", "brokerName": "broker-a", "brokerId": 0,
-            "brokerIP1": "127.0.0.1", "bindAddress": "127.0.0.1", "listenPort": self.broker_port,
+            "brokerClusterName": "DefaultCluster", "brokerName": name, "brokerId": 0,
+            "brokerIP1": "127.0.0.1", "bindAddress": "127.0.0.1", "listenPort": port,
             "haListenPort": free_port(), "namesrvAddr": self.namesrv_addr,
-            "storePathRootDir": os.path.join(self.dir, "store"),
+            "storePathRootDir": os.path.join(self.dir, store),
             "mappedFileSizeCommitLog": 4 * 1024 * 1024 + 256 * 1024,
             "maxMessageSize": 4 * 1024 * 1024 - 64 * 1024,
             "defaultTopicQueueNums": 4,
             # Short delays so retry and delay tests run in seconds (level 3 is the first retry).
             "messageDelayLevel": "1s 3s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s",
         }
-        broker.update(broker_overrides or {})
-        write_properties(self.broker_conf, broker)
-        self.broker = Process("mqbroker", [os.path.join(BIN_DIR, "mqbroker"), "-c", self.broker_conf],
-                              os.path.join(self.dir, "broker.log"))
+        broker.update(self.broker_overrides)
+        write_properties(conf, broker)
+        return conf, Process("mqbroker", [os.path.join(BIN_DIR, "mqbroker"), "-c", conf],
+                             os.path.join(self.dir, file_stem + ".log"))
 
     def start(self):
         for process, port in zip(self.namesrvs, self.namesrv_ports):

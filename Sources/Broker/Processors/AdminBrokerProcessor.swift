@@ -2,6 +2,10 @@ import Common
 import NIOCore
 import Remoting
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Admin and offset codes: topics, queue offsets, locks, configs, VIEW_MESSAGE_BY_ID.
 struct AdminBrokerProcessor: Sendable {
     let broker: BrokerController
@@ -99,6 +103,8 @@ struct AdminBrokerProcessor: Sendable {
             "commitLogMaxOffset": .string(String(store.commitLogMaxOffset)),
             "bootTimestamp": .string(String(broker.bootTimestamp)),
             "brokerRole": .string(broker.config.brokerRole.rawValue),
+            // Not in RocketMQ's table: lets a fault-injecting tool on the same machine find the process.
+            "pid": .string(String(getpid())),
         ]
         return request.response(
             code: ResponseCode.success, bodyBytes: JSONValue.object(["table": .object(table)]).serializedBytes())
