@@ -85,6 +85,11 @@ public final class MQClientAPI: Sendable {
 
     public func closeConnection(to address: String) { remoting.closeConnection(to: address) }
 
+    /// The open connection to `address`, if any (no connecting).
+    public func establishedConnection(to address: String) -> RemotingConnection? {
+        remoting.establishedConnection(to: address)
+    }
+
     public func shutdown() async { await remoting.shutdown() }
 }
 

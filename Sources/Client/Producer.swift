@@ -125,11 +125,45 @@ public final class Producer: Sendable {
     }
 
     /// Sends without waiting; `completion` gets the outcome. At most `maxInflightAsyncSends` are in
-    /// flight: beyond that this call waits for a slot.
+    /// flight: beyond that this call waits for a slot. No retries (as RocketMQ's async send to
+    /// one queue); a failure refreshes the topic's route.
+    ///
+    /// `completion` may run on the connection's I/O thread: it must not block.
     public func sendAsync(_ message: Message, completion: @escaping @Sendable (Result<SendResult, any Error>) -> Void)
         async
     {
         await inflight.acquire()
+        // With a cached route and an open connection the request goes out from here and its
+        // response is handled on the event loop: no task per message.
+        if let cached = routes.withLock({ $0[message.topic] }), let queue = selectQueue(cached, avoiding: nil),
+            let address = cached.masterAddress(of: queue.brokerName),
+            let connection = api.establishedConnection(to: address)
+        {
+            let started = currentTimeMillis()
+            let request: RemotingCommand
+            let uniqueKey: String
+            do {
+                try validate(message)
+                (request, uniqueKey) = try prepare(message, queue: queue)
+            } catch {
+                inflight.release()
+                completion(.failure(error))
+                return
+            }
+            connection.invoke(request, timeoutMillis: options.sendMsgTimeoutMillis) { [self] outcome in
+                defer { inflight.release() }
+                let result = Result {
+                    try sendResult(outcome.get(), message: message, queue: queue, uniqueKey: uniqueKey)
+                }
+                record(queue.brokerName, started: started, failed: (try? result.get()) == nil)
+                if case .failure = result {
+                    let topic = message.topic
+                    Task { _ = try? await self.publishInfo(topic, refresh: true) }
+                }
+                completion(result)
+            }
+            return
+        }
         Task { [self] in
             defer { inflight.release() }
             do {
@@ -165,10 +199,7 @@ public final class Producer: Sendable {
         _ message: Message, retries: Int, batch: Bool = false,
         select: @escaping @Sendable (TopicPublishInfo, String?) -> MessageQueue?
     ) async throws -> SendResult {
-        if let problem = SystemTopics.validate(message.topic) { throw ClientError.illegalMessage(problem) }
-        guard !message.body.isEmpty, message.body.count <= options.maxMessageSize else {
-            throw ClientError.illegalMessage("body size \(message.body.count) not in 1...\(options.maxMessageSize)")
-        }
+        try validate(message)
         var lastError: any Error = ClientError.noRoute(topic: message.topic)
         var avoid: String?
         for attempt in 0...retries {
@@ -180,31 +211,13 @@ public final class Producer: Sendable {
             do {
                 let (request, uniqueKey) = try prepare(message, queue: queue, batch: batch)
                 let response = try await api.invoke(address, request, timeoutMillis: options.sendMsgTimeoutMillis)
-                let status: SendStatus
-                switch response.code {
-                case ResponseCode.success: status = .sendOK
-                case ResponseCode.flushDiskTimeout: status = .flushDiskTimeout
-                case ResponseCode.flushSlaveTimeout: status = .flushSlaveTimeout
-                case ResponseCode.slaveNotAvailable: status = .slaveNotAvailable
-                default: throw ClientError.broker(code: response.code, remark: response.remark ?? "")
-                }
-                let now = currentTimeMillis()
-                faults.withLock {
-                    $0.record(broker: queue.brokerName, latencyMillis: now - started, failed: false, now: now)
-                }
-                return SendResult(
-                    status: status, msgId: uniqueKey, offsetMsgId: response.extFields["msgId"] ?? "",
-                    messageQueue: MessageQueue(
-                        topic: message.topic, brokerName: queue.brokerName,
-                        queueId: Int32(response.extFields["queueId"] ?? "") ?? queue.queueId),
-                    queueOffset: Int64(response.extFields["queueOffset"] ?? "") ?? -1)
+                let result = try sendResult(response, message: message, queue: queue, uniqueKey: uniqueKey)
+                record(queue.brokerName, started: started, failed: false)
+                return result
             } catch {
                 lastError = error
                 avoid = queue.brokerName
-                let now = currentTimeMillis()
-                faults.withLock {
-                    $0.record(broker: queue.brokerName, latencyMillis: now - started, failed: true, now: now)
-                }
+                record(queue.brokerName, started: started, failed: true)
                 logger.debug("send to \(queue) at \(address) failed (attempt \(attempt + 1)): \(error)")
                 if attempt == retries {
                     // The route may be stale (a broker died or lost mastership): refresh it now.
@@ -220,6 +233,39 @@ public final class Producer: Sendable {
             }
         }
         throw lastError
+    }
+
+    func validate(_ message: Message) throws {
+        if let problem = SystemTopics.validate(message.topic) { throw ClientError.illegalMessage(problem) }
+        guard !message.body.isEmpty, message.body.count <= options.maxMessageSize else {
+            throw ClientError.illegalMessage("body size \(message.body.count) not in 1...\(options.maxMessageSize)")
+        }
+    }
+
+    /// The outcome a broker's answer to a send means.
+    func sendResult(_ response: RemotingCommand, message: Message, queue: MessageQueue, uniqueKey: String) throws
+        -> SendResult
+    {
+        let status: SendStatus
+        switch response.code {
+        case ResponseCode.success: status = .sendOK
+        case ResponseCode.flushDiskTimeout: status = .flushDiskTimeout
+        case ResponseCode.flushSlaveTimeout: status = .flushSlaveTimeout
+        case ResponseCode.slaveNotAvailable: status = .slaveNotAvailable
+        default: throw ClientError.broker(code: response.code, remark: response.remark ?? "")
+        }
+        return SendResult(
+            status: status, msgId: uniqueKey, offsetMsgId: response.extFields["msgId"] ?? "",
+            messageQueue: MessageQueue(
+                topic: message.topic, brokerName: queue.brokerName,
+                queueId: Int32(response.extFields["queueId"] ?? "") ?? queue.queueId),
+            queueOffset: Int64(response.extFields["queueOffset"] ?? "") ?? -1)
+    }
+
+    /// Feeds the fault strategy with how a send to `broker` went.
+    func record(_ broker: String, started: Int64, failed: Bool) {
+        let now = currentTimeMillis()
+        faults.withLock { $0.record(broker: broker, latencyMillis: now - started, failed: failed, now: now) }
     }
 
     /// The SEND_MESSAGE_V2 (or SEND_BATCH_MESSAGE) request, and the message's unique id.

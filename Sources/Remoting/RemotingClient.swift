@@ -14,6 +14,8 @@ public final class RemotingClient: Sendable {
     let logger: Logger
     let connectTimeoutMillis: Int64
     private let connections = NIOLockedValueBox<[String: EventLoopFuture<RemotingConnection>]>([:])
+    /// The open connections among `connections`, for lookups that need no waiting.
+    private let established = NIOLockedValueBox<[String: RemotingConnection]>([:])
     /// Request tables of this client's connections, swept for timeouts every 20 ms (one timer for
     /// all requests instead of one per request).
     private let swept = NIOLockedValueBox<[ObjectIdentifier: InflightRequests]>([:])
@@ -42,7 +44,16 @@ public final class RemotingClient: Sendable {
         try await connection(to: address).sendOneway(request)
     }
 
+    /// The open connection to `address`, if there is one (no connecting, no waiting).
+    public func establishedConnection(to address: String) -> RemotingConnection? {
+        guard let connection = established.withLockedValue({ $0[address] }), connection.channel.isActive else {
+            return nil
+        }
+        return connection
+    }
+
     public func connection(to address: String) async throws -> RemotingConnection {
+        if let connection = establishedConnection(to: address) { return connection }
         startSweeper()
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             throw RemotingError.badAddress(address)
@@ -58,7 +69,12 @@ public final class RemotingClient: Sendable {
             }
             do {
                 let connection = try await future.get()
-                if connection.channel.isActive { return connection }
+                if connection.channel.isActive {
+                    established.withLockedValue { table in
+                        if connections.withLockedValue({ $0[address] === future }) { table[address] = connection }
+                    }
+                    return connection
+                }
                 forget(address, future: future)
             } catch {
                 forget(address, future: future)
@@ -72,6 +88,7 @@ public final class RemotingClient: Sendable {
         connections.withLockedValue { table in
             if table[address] === future { table[address] = nil }
         }
+        established.withLockedValue { $0[address] = nil }
     }
 
     private func makeConnection(host: String, port: Int) -> EventLoopFuture<RemotingConnection> {
@@ -117,11 +134,13 @@ public final class RemotingClient: Sendable {
 
     /// Closes the connection to `address` (the next invoke reconnects).
     public func closeConnection(to address: String) {
+        established.withLockedValue { $0[address] = nil }
         let future = connections.withLockedValue { $0.removeValue(forKey: address) }
         future?.whenSuccess { $0.close() }
     }
 
     public func shutdown() async {
+        established.withLockedValue { $0.removeAll() }
         let all = connections.withLockedValue { table in
             defer { table.removeAll() }
             return Array(table.values)

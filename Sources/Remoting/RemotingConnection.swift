@@ -56,6 +56,27 @@ public struct RemotingConnection: Sendable, Hashable, CustomStringConvertible {
 
     /// Sends a request and waits for the response with the same opaque.
     public func invoke(_ request: RemotingCommand, timeoutMillis: Int64) async throws -> RemotingCommand {
+        let (response, timeout) = start(request, timeoutMillis: timeoutMillis)
+        defer { timeout?.cancel() }
+        return try await response.get()
+    }
+
+    /// Sends a request; `completion` runs on the connection's event loop with the response or
+    /// the failure (timeout, closed connection). No task is created: for hot paths.
+    public func invoke(
+        _ request: RemotingCommand, timeoutMillis: Int64,
+        completion: @escaping @Sendable (Result<RemotingCommand, any Error>) -> Void
+    ) {
+        let (response, timeout) = start(request, timeoutMillis: timeoutMillis)
+        response.whenComplete { result in
+            timeout?.cancel()
+            completion(result)
+        }
+    }
+
+    private func start(_ request: RemotingCommand, timeoutMillis: Int64) -> (
+        EventLoopFuture<RemotingCommand>, Task<Void, any Error>?
+    ) {
         var request = request
         request.opaque = OpaqueGenerator.next()
         let promise = channel.eventLoop.makePromise(of: RemotingCommand.self)
@@ -79,8 +100,7 @@ public struct RemotingConnection: Sendable, Hashable, CustomStringConvertible {
         channel.writeAndFlush(request).whenFailure { error in
             inflight.fail(opaque: opaque, with: RemotingError.connectionClosed(address: address))
         }
-        defer { timeout?.cancel() }
-        return try await promise.futureResult.get()
+        return (promise.futureResult, timeout)
     }
 
     public func close() {
