@@ -92,9 +92,7 @@ struct CPUSample {
     }
 
     /// (servers, load generator, machine busy, other) in % of one core between two samples.
-    static func usage(from start: CPUSample, to end: CPUSample) -> (
-        server: Double, loadgen: Double, busy: Double, other: Double
-    ) {
+    static func usage(from start: CPUSample, to end: CPUSample) -> CPUUsage {
         let seconds = Double(end.wallNanos - start.wallNanos) / 1e9
         guard seconds > 0 else { return (0, 0, 0, 0) }
         func percent(_ ticks: Int64) -> Double { Double(ticks) / ticksPerSecond / seconds * 100 }
@@ -108,6 +106,10 @@ struct CPUSample {
         return (server, loadgen, busy, max(0, busy - server - loadgen))
     }
 }
+
+/// CPU use in % of one core (the machine has 100 % per core): the servers', the load
+/// generator's, the machine's busy time, and the rest (`busy - server - loadgen`).
+typealias CPUUsage = (server: Double, loadgen: Double, busy: Double, other: Double)
 
 /// Nearest-rank percentile of sorted values, in ms.
 func percentileMillis(_ sortedNanos: [Int64], _ p: Double) -> Double {

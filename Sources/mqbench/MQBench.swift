@@ -29,6 +29,8 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Label for the JSON line's `config`.") var config: String = "single-async"
     @Option(help: "Repetition number for the JSON line.") var rep: Int = 1
     @Option(help: "Server process ids to account CPU for (comma separated).") var serverPids: String = ""
+    @Flag(help: "Measure at once: skip the quiet-machine wait and the re-runs of contended runs.")
+    var noQuietWait = false
 
     var pids: [Int32] { serverPids.split(separator: ",").compactMap { Int32($0) } }
 }
@@ -129,16 +131,22 @@ final class BenchRun: Sendable {
         }
     }
 
-    func jsonLine(_ fields: [String: JSONValue], cpu: (server: Double, loadgen: Double, busy: Double, other: Double))
-        -> String
-    {
+    /// Forgets the acknowledgements of an earlier attempt.
+    func reset() {
+        acks.withLock { $0.removeAll() }
+        failures.store(0, ordering: .relaxed)
+        lastAck.store(0, ordering: .relaxed)
+    }
+
+    func jsonLine(_ fields: [String: JSONValue], cpu: CPUUsage) -> String {
         var all: [String: JSONValue] = [
             "peer": .string("swift-rocketmq"), "config": .string(options.config), "rep": .int(options.rep),
             "server_cpu_pct": .number(String(rounded(cpu.server, 10))),
             "loadgen_cpu_pct": .number(String(rounded(cpu.loadgen, 10))),
             "machine_busy_pct": .number(String(rounded(cpu.busy, 10))),
             "other_cpu_pct": .number(String(rounded(cpu.other, 10))),
-            "contended": .bool(cpu.other > 30), "unavail_ms": .null, "max_ack_gap_after_kill_ms": .null,
+            "contended": .bool(cpu.other > QuietRule.contendedAbovePercent), "unavail_ms": .null,
+            "max_ack_gap_after_kill_ms": .null,
             "lost_acked": .int(0), "duplicates": .int(0),
         ]
         all.merge(fields) { _, new in new }
@@ -161,28 +169,37 @@ struct W1: AsyncParsableCommand {
         let run = BenchRun(options: options, window: window)
         try await run.prepareTopic()
         _ = await run.publish(count: 5_000, secs: 60, window: 64, rate: 0, firstId: 1 << 40, record: false)  // warm-up
-        let before = CPUSample.take(servers: options.pids)
-        let (sent, start) = await run.publish(
-            count: options.count ?? 200_000, secs: options.secs ?? 30, window: window, rate: options.rate, firstId: 0,
-            record: true)
-        let after = CPUSample.take(servers: options.pids)
-        let latencies = run.acks.withLock { $0 }.sorted()
-        let seconds = Double(run.lastAck.load(ordering: .relaxed) - start) / 1e9
-        let rate = Double(latencies.count) / max(seconds, 1e-9)
-        print(
-            run.jsonLine(
-                [
-                    "mode": .string("w1"), "window": .int(window), "rate": .int(options.rate), "sent": .int(sent),
-                    "acked": .int(latencies.count), "secs": .number(String(rounded(seconds))),
-                    "msgs_per_s": .number(String(Int(rate))),
-                    "mb_per_s": .number(String(rounded(rate * Double(options.size) / 1e6, 100))),
-                    "ack_p50_ms": .number(String(rounded(percentileMillis(latencies, 0.5)))),
-                    "ack_p99_ms": .number(String(rounded(percentileMillis(latencies, 0.99)))),
-                    "ack_p999_ms": .number(String(rounded(percentileMillis(latencies, 0.999)))),
-                    "consume_msgs_per_s": .null, "e2e_p50_ms": .null, "e2e_p99_ms": .null,
-                ], cpu: CPUSample.usage(from: before, to: after)))
+        let measured = await QuietRule.measure(servers: options.pids, enabled: !options.noQuietWait) { _ in
+            run.reset()
+            let before = CPUSample.take(servers: options.pids)
+            let (sent, start) = await run.publish(
+                count: options.count ?? 200_000, secs: options.secs ?? 30, window: window, rate: options.rate,
+                firstId: 0, record: true)
+            let after = CPUSample.take(servers: options.pids)
+            let latencies = run.acks.withLock { $0 }.sorted()
+            let seconds = Double(run.lastAck.load(ordering: .relaxed) - start) / 1e9
+            let rate = Double(latencies.count) / max(seconds, 1e-9)
+            let fields: [String: JSONValue] = [
+                "mode": .string("w1"), "window": .int(window), "rate": .int(options.rate), "sent": .int(sent),
+                "acked": .int(latencies.count), "secs": .number(String(rounded(seconds))),
+                "msgs_per_s": .number(String(Int(rate))),
+                "mb_per_s": .number(String(rounded(rate * Double(options.size) / 1e6, 100))),
+                "consume_msgs_per_s": .null, "e2e_p50_ms": .null, "e2e_p99_ms": .null,
+            ]
+            return (fields.merging(ackPercentiles(latencies)) { $1 }, CPUSample.usage(from: before, to: after))
+        }
+        print(run.jsonLine(measured.fields, cpu: measured.cpu))
         await run.shutdown()
     }
+}
+
+/// `ack_p50_ms`, `ack_p99_ms` and `ack_p999_ms` of sorted latencies.
+func ackPercentiles(_ sorted: [Int64]) -> [String: JSONValue] {
+    [
+        "ack_p50_ms": .number(String(rounded(percentileMillis(sorted, 0.5)))),
+        "ack_p99_ms": .number(String(rounded(percentileMillis(sorted, 0.99)))),
+        "ack_p999_ms": .number(String(rounded(percentileMillis(sorted, 0.999)))),
+    ]
 }
 
 struct W2: AsyncParsableCommand {
@@ -193,17 +210,24 @@ struct W2: AsyncParsableCommand {
 
     func run() async throws {
         let window = options.window ?? 64
-        let count = options.count ?? 100_000
         let run = BenchRun(options: options, window: window)
         try await run.prepareTopic()
+        let measured = try await QuietRule.measure(servers: options.pids, enabled: !options.noQuietWait) { attempt in
+            run.reset()
+            return try await measure(run, window: window, group: "CG_MQBENCH_\(getpid())_\(attempt)")
+        }
+        print(run.jsonLine(measured.fields, cpu: measured.cpu))
+        await run.shutdown()
+    }
+
+    func measure(_ run: BenchRun, window: Int, group: String) async throws -> ([String: JSONValue], CPUUsage) {
         // A clustering push consumer of a fresh group, subscribed before the first send: it starts
         // at the end of the (append-only) log and long-polls, with the default offset commits.
         var consumerOptions = ConsumerOptions()
         consumerOptions.consumeFromWhere = .lastOffset
         consumerOptions.pollNameServerIntervalMillis = 1000
         let consumer = try PushConsumer(
-            group: "CG_MQBENCH_\(getpid())", namesrvAddr: options.namesrvAddr, options: consumerOptions,
-            logger: run.logger)
+            group: group, namesrvAddr: options.namesrvAddr, options: consumerOptions, logger: run.logger)
         consumer.subscribe(options.topic)
         let consumed = Mutex<(latencies: [Int64], last: Int64)>(([], 0))
         consumer.registerMessageListener { messages, _ in
@@ -222,7 +246,8 @@ struct W2: AsyncParsableCommand {
         }
         let before = CPUSample.take(servers: options.pids)
         let (sent, start) = await run.publish(
-            count: count, secs: options.secs ?? 15, window: window, rate: options.rate, firstId: 0, record: true)
+            count: options.count ?? 100_000, secs: options.secs ?? 15, window: window, rate: options.rate, firstId: 0,
+            record: true)
         let deadline = BenchClock.nanos() + 10_000_000_000
         while consumed.withLock({ $0.latencies.count }) < run.acks.withLock({ $0.count }), BenchClock.nanos() < deadline
         {
@@ -233,27 +258,17 @@ struct W2: AsyncParsableCommand {
         let (latencies, last) = consumed.withLock { ($0.latencies.sorted(), $0.last) }
         let acked = run.acks.withLock { $0 }.sorted()
         let seconds = Double(last - start) / 1e9
-        print(
-            run.jsonLine(
-                [
-                    "mode": .string("w2"), "window": .int(window),
-                    "rate": options.rate > 0 ? .int(options.rate) : .string("max"),
-                    "sent": .int(sent), "acked": .int(acked.count),
-                    "secs": .number(String(rounded(seconds))),
-                    "msgs_per_s": .number(
-                        String(
-                            Int(
-                                Double(acked.count)
-                                    / max(1e-9, Double(run.lastAck.load(ordering: .relaxed) - start) / 1e9)))),
-                    "mb_per_s": .null,
-                    "ack_p50_ms": .number(String(rounded(percentileMillis(acked, 0.5)))),
-                    "ack_p99_ms": .number(String(rounded(percentileMillis(acked, 0.99)))),
-                    "ack_p999_ms": .number(String(rounded(percentileMillis(acked, 0.999)))),
-                    "consume_msgs_per_s": .number(String(Int(Double(latencies.count) / max(seconds, 1e-9)))),
-                    "e2e_p50_ms": .number(String(rounded(percentileMillis(latencies, 0.5)))),
-                    "e2e_p99_ms": .number(String(rounded(percentileMillis(latencies, 0.99)))),
-                    "consumed": .int(latencies.count),
-                ], cpu: CPUSample.usage(from: before, to: after)))
-        await run.shutdown()
+        let publishSeconds = max(1e-9, Double(run.lastAck.load(ordering: .relaxed) - start) / 1e9)
+        let fields: [String: JSONValue] = [
+            "mode": .string("w2"), "window": .int(window),
+            "rate": options.rate > 0 ? .int(options.rate) : .string("max"),
+            "sent": .int(sent), "acked": .int(acked.count), "secs": .number(String(rounded(seconds))),
+            "msgs_per_s": .number(String(Int(Double(acked.count) / publishSeconds))), "mb_per_s": .null,
+            "consume_msgs_per_s": .number(String(Int(Double(latencies.count) / max(seconds, 1e-9)))),
+            "e2e_p50_ms": .number(String(rounded(percentileMillis(latencies, 0.5)))),
+            "e2e_p99_ms": .number(String(rounded(percentileMillis(latencies, 0.99)))),
+            "consumed": .int(latencies.count),
+        ]
+        return (fields.merging(ackPercentiles(acked)) { $1 }, CPUSample.usage(from: before, to: after))
     }
 }

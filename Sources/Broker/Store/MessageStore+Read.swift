@@ -52,7 +52,9 @@ extension MessageStore {
                 return result
             }
             let wanted = min(maxCount, config.maxTransferCountOnMessageInMemory)
-            let scanLimit = max(16_000 / ConsumeQueueEntry.size, maxCount * 20)
+            // Tag filters may skip entries: scan ahead up to 16,000 bytes of the ConsumeQueue, as RocketMQ.
+            let filtering = filter.map { !$0.matchesAll } ?? false
+            let scanLimit = filtering ? max(16_000 / ConsumeQueueEntry.size, maxCount * 20) : wanted
             let entries: [ConsumeQueueEntry]
             do {
                 entries = try queue.entries(from: offset, maxCount: scanLimit)
@@ -62,11 +64,13 @@ extension MessageStore {
                 return result
             }
             var scanned = 0
+            var selected: [ConsumeQueueEntry] = []
+            var selectedBytes = 0
             let commitLogMin = state.commitLog.minOffset
             for entry in entries {
-                if result.messageCount >= wanted { break }
-                if result.messageCount > 0
-                    && result.messages.readableBytes + Int(entry.messageSize) > config.maxTransferBytesOnMessageInMemory
+                if selected.count >= wanted { break }
+                if !selected.isEmpty
+                    && selectedBytes + Int(entry.messageSize) > config.maxTransferBytesOnMessageInMemory
                 {
                     break
                 }
@@ -76,19 +80,50 @@ extension MessageStore {
                     continue
                 }
                 if let filter, !filter.matches(tagsCode: entry.tagsCode) { continue }
-                do {
-                    var record = try state.commitLog.read(offset: entry.commitLogOffset, size: Int(entry.messageSize))
-                    result.messages.writeBuffer(&record)
-                    result.messageCount += 1
-                } catch {
-                    logger.error(
-                        "reading CommitLog at \(entry.commitLogOffset) for \(topic)-\(queueId) failed: \(error)")
-                    result.status = .messageWasRemoving
-                }
+                selected.append(entry)
+                selectedBytes += Int(entry.messageSize)
             }
+            readRecords(selected, from: state.commitLog, into: &result, queue: "\(topic)-\(queueId)")
             result.nextBeginOffset = offset + Int64(scanned)
             if result.messageCount > 0 { result.status = .found }
             return result
+        }
+    }
+
+    /// Appends the records of `entries` to `result`; adjacent records (a queue written alone is
+    /// one run) are read in one call, split where the CommitLog cannot serve a run whole.
+    func readRecords(
+        _ entries: [ConsumeQueueEntry], from commitLog: any CommitLogStorage, into result: inout GetMessageResult,
+        queue: String
+    ) {
+        var runStart = 0
+        while runStart < entries.count {
+            var runEnd = runStart + 1
+            var length = Int(entries[runStart].messageSize)
+            while runEnd < entries.count,
+                entries[runEnd].commitLogOffset == entries[runStart].commitLogOffset + Int64(length)
+            {
+                length += Int(entries[runEnd].messageSize)
+                runEnd += 1
+            }
+            if runEnd - runStart > 1,
+                var bytes = try? commitLog.read(offset: entries[runStart].commitLogOffset, size: length)
+            {
+                result.messages.writeBuffer(&bytes)
+                result.messageCount += runEnd - runStart
+            } else {
+                for entry in entries[runStart..<runEnd] {
+                    do {
+                        var record = try commitLog.read(offset: entry.commitLogOffset, size: Int(entry.messageSize))
+                        result.messages.writeBuffer(&record)
+                        result.messageCount += 1
+                    } catch {
+                        logger.error("reading CommitLog at \(entry.commitLogOffset) for \(queue) failed: \(error)")
+                        result.status = .messageWasRemoving
+                    }
+                }
+            }
+            runStart = runEnd
         }
     }
 
