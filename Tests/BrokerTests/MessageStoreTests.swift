@@ -62,6 +62,36 @@ struct MessageStoreTests {
         #expect(Directories.list(directory.path + "/commitlog").first == "00000000000000000000")
         let all = store.getMessage(topic: "T", queueId: 0, offset: 0, maxCount: 32, filter: nil)
         #expect(all.messageCount == 10)
+        let bodies = try StoredMessageCodec.decodeAll(all.messages).map { String(decoding: $0.body, as: UTF8.self) }
+        #expect(bodies == (0..<10).map { body + "\($0)" })
+    }
+
+    @Test func pullsReadAdjacentAndInterleavedRecordsAlike() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        let store = MessageStore(config: storeConfig(directory.path, segmentSize: 64 * 1024), logger: testLogger) { _ in
+        }
+        try store.start()
+        for i in 0..<40 {
+            _ = await store.putMessages([makeMessage("A", body: "a\(i)")])  // 40 adjacent records in queue A/0
+            if i % 3 == 0 { _ = await store.putMessages([makeMessage("B", body: "b\(i)")]) }  // A/0 runs broken by B
+        }
+        for _ in 0..<5 { _ = await store.putMessages([makeMessage("C", body: "c")]) }
+        for (topic, expected) in [
+            ("A", (0..<40).map { "a\($0)" }), ("B", stride(from: 0, to: 40, by: 3).map { "b\($0)" }),
+        ] {
+            var offset: Int64 = 0
+            var bodies: [String] = []
+            while true {
+                let result = store.getMessage(topic: topic, queueId: 0, offset: offset, maxCount: 16, filter: nil)
+                guard result.status == .found else { break }
+                bodies += try StoredMessageCodec.decodeAll(result.messages).map {
+                    String(decoding: $0.body, as: UTF8.self)
+                }
+                offset = result.nextBeginOffset
+            }
+            #expect(bodies == expected, "\(topic)")
+        }
     }
 
     @Test func restartRecoversMessagesAndTruncatesATornTail() async throws {
