@@ -40,6 +40,8 @@ public final class Producer: Sendable {
     let routes = Mutex<[String: TopicPublishInfo]>([:])
     let faults: Mutex<LatencyFaultStrategy>
     let heartbeated = Mutex<Set<String>>([])
+    /// Topics whose route is being re-read after a failed send.
+    let refreshing = Mutex<Set<String>>([])
     let roundRobin = Atomic<Int>(0)
     let inflight: AsyncPermits
     let background = Mutex<Task<Void, Never>?>(nil)
@@ -156,10 +158,7 @@ public final class Producer: Sendable {
                     try sendResult(outcome.get(), message: message, queue: queue, uniqueKey: uniqueKey)
                 }
                 record(queue.brokerName, started: started, failed: (try? result.get()) == nil)
-                if case .failure = result {
-                    let topic = message.topic
-                    Task { _ = try? await self.publishInfo(topic, refresh: true) }
-                }
+                if case .failure = result { refreshRouteSoon(message.topic) }
                 completion(result)
             }
             return
@@ -221,8 +220,7 @@ public final class Producer: Sendable {
                 logger.debug("send to \(queue) at \(address) failed (attempt \(attempt + 1)): \(error)")
                 if attempt == retries {
                     // The route may be stale (a broker died or lost mastership): refresh it now.
-                    let topic = message.topic
-                    Task { _ = try? await self.publishInfo(topic, refresh: true) }
+                    refreshRouteSoon(message.topic)
                 }
                 if case ClientError.broker(let code, _) = error, code != ResponseCode.serviceNotAvailable,
                     code != ResponseCode.systemBusy, code != ResponseCode.systemError,
@@ -322,6 +320,15 @@ public final class Producer: Sendable {
         var info = TopicPublishInfo(topic: topic, route: template)
         info.queues = info.queues.filter { $0.queueId < 4 }
         return info
+    }
+
+    /// Re-reads `topic`'s route in the background, once at a time however many sends failed.
+    func refreshRouteSoon(_ topic: String) {
+        guard refreshing.withLock({ $0.insert(topic).inserted }) else { return }
+        Task {
+            _ = try? await publishInfo(topic, refresh: true)
+            refreshing.withLock { _ = $0.remove(topic) }
+        }
     }
 
     func refreshAllRoutes() async {
