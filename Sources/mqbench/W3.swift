@@ -69,13 +69,13 @@ struct W3: AsyncParsableCommand {
                         "sent": .int(load.issued), "acked": .int(ids.count), "attempts": .int(load.attempts),
                         "secs": .number(String(secs)),
                         "msgs_per_s": .number(String(Int(Double(ids.count) / secs))), "mb_per_s": .null,
-                        "ack_p50_ms": .null, "ack_p99_ms": .null, "ack_p999_ms": .null,
                         "consume_msgs_per_s": .null, "e2e_p50_ms": .null, "e2e_p99_ms": .null,
                         "unavail_ms": unavailable ?? .null, "max_ack_gap_after_kill_ms": gap ?? .null,
                         "lost_acked": .int(lost), "duplicates": .int(duplicates),
                         "duplicate_acks": .int(record.duplicateAcks), "stored": .int(stored.count),
                         "killed": killed.withLock { $0 }.map { .string($0.arguments.joined(separator: " ")) } ?? .null,
-                    ], cpu: CPUSample.usage(from: before, to: after)))
+                    ].merging(ackPercentiles(load.sortedLatencies)) { $1 },
+                    cpu: CPUSample.usage(from: before, to: after)))
         }
         // Everything once more, after the last restart: what every repetition acknowledged.
         var lost = 0
@@ -113,6 +113,8 @@ final class FailoverLoad: Sendable {
         var issued = 0
         var attempts = 0
         var lastAckBroker: String?
+        /// Ack latency (ns) of every acknowledged attempt, in arrival order.
+        var latencies: [Int64] = []
     }
     let state = Mutex(State())
 
@@ -123,6 +125,7 @@ final class FailoverLoad: Sendable {
     }
 
     var issued: Int { state.withLock { $0.issued } }
+    var sortedLatencies: [Int64] { state.withLock { $0.latencies }.sorted() }
     var attempts: Int { state.withLock { $0.attempts } }
 
     func run(secs: Double, rate: Int, killAtSecs: Double, kill: @Sendable (_ lastAckBroker: String?) async -> Void)
@@ -131,6 +134,7 @@ final class FailoverLoad: Sendable {
         let start = BenchClock.nanos()
         var killed = false
         var lastReport = start
+        var reported = 0
         while true {
             let now = BenchClock.nanos()
             let elapsed = Double(now - start) / 1e9
@@ -149,10 +153,17 @@ final class FailoverLoad: Sendable {
             }
             if now - lastReport >= 1_000_000_000 {
                 lastReport = now
-                let (acked, inflight, retries) = state.withLock {
-                    ($0.record.acked.count, $0.inflight, $0.retries.count)
+                let (recent, acked, inflight, retries) = state.withLock { state in
+                    defer { reported = state.latencies.count }
+                    return (
+                        Array(state.latencies[reported...]).sorted(), state.record.acked.count, state.inflight,
+                        state.retries.count
+                    )
                 }
-                print("[\(Int(elapsed))s] acked=\(acked) inflight=\(inflight) retry_queue=\(retries)")
+                print(
+                    "[\(Int(elapsed))s] tps=\(recent.count) rt_p50=\(rounded(percentileMillis(recent, 0.5)))ms "
+                        + "rt_p99=\(rounded(percentileMillis(recent, 0.99)))ms acked=\(acked) inflight=\(inflight) "
+                        + "retry_queue=\(retries)")
             }
             try? await Task.sleep(for: .milliseconds(1))
         }
@@ -194,6 +205,7 @@ final class FailoverLoad: Sendable {
                 switch result {
                 case .success(let sendResult):
                     state.record.recordAck(id: id, attemptSentNanos: sent, ackNanos: now)
+                    state.latencies.append(now - sent)
                     state.lastAckBroker = sendResult.messageQueue.brokerName
                 case .failure:
                     state.retries.append((id, now + Self.retryDelayNanos))
