@@ -207,7 +207,7 @@ struct JSONParser {
         }
     }
 
-    /// An integer from a number or a numeric string; nil for null.
+    /// An integer from a number or a numeric string; nil for anything else (null, text, 1.5).
     mutating func parseIntegerValue() throws(JSONParseError) -> Int64? {
         skipWhitespace()
         let start = index
@@ -227,10 +227,7 @@ struct JSONParser {
             return negative ? -value : value
         }
         index = start  // not a plain integer: the general path
-        let parsed = try parseValue(depth: 1)
-        if case .null = parsed { return nil }
-        guard let integer = parsed.int64 else { throw error("expected an integer") }
-        return integer
+        return try parseValue(depth: 1).int64  // nil for null and for what is no integer, as before
     }
 
     /// Reads `{ key: value, ... }`, handing each key to `member`, which must consume its value.

@@ -62,6 +62,18 @@ struct FrameCodecTests {
         let lenient = try #require(try RemotingCommand.parseFrame(from: &frame, maxFrameLength: 1 << 20))
         #expect(lenient.code == 11 && lenient.flag == 1 && lenient.opaque == -5 && lenient.version == 100)
         #expect(lenient.remark == nil && lenient.extFields.isEmpty && lenient.isResponse)
+        // Odd numbers where integers belong read as 0, as before; a code that is no integer is an error.
+        #expect(try Self.decode(#"{"code":12,"version":1.5,"opaque":"x"}"#).version == 0)
+        #expect(throws: RemotingDecodeError.self) { try Self.decode(#"{"code":"abc"}"#) }
+        #expect(throws: RemotingDecodeError.self) { try Self.decode(#"{"version":1}"#) }
+    }
+
+    static func decode(_ header: String) throws -> RemotingCommand {
+        var frame = ByteBuffer()
+        frame.writeInteger(Int32(4 + header.utf8.count))
+        frame.writeInteger(Int32(header.utf8.count))
+        frame.writeString(header)
+        return try #require(try RemotingCommand.parseFrame(from: &frame, maxFrameLength: 1 << 20))
     }
 
     @Test func responseHeaderValuesAreJSONStrings() throws {
