@@ -157,7 +157,7 @@ let package = Package(
             name: "RemotingTests",
             dependencies: [
                 "Remoting", "Common", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

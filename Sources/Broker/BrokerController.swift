@@ -175,6 +175,29 @@ public final class BrokerController: Service, RemotingRequestHandler {
         producers.connectionClosed(connection)
     }
 
+    /// Sends and pulls of known topics (and groups) run on the event loop that read them: their
+    /// synchronous part is the store's page-cache write or read under its lock; fsync
+    /// (SYNC_FLUSH) runs on the thread pool and held pulls suspend. What may create a topic or a
+    /// group (and write its config file), or divert to a dead-letter topic, stays off the loop.
+    public func handlesOnEventLoop(_ request: RemotingCommand) -> Bool {
+        let fields = request.extFields
+        switch request.code {
+        case RequestCode.sendMessageV2, RequestCode.sendBatchMessage:
+            return isKnownTopic(fields["b"])
+        case RequestCode.sendMessage:
+            return isKnownTopic(fields["topic"])
+        case RequestCode.pullMessage:
+            return isKnownTopic(fields["topic"]) && fields["consumerGroup"].map(subscriptionGroups.contains) == true
+        default:
+            return false
+        }
+    }
+
+    private func isKnownTopic(_ topic: String?) -> Bool {
+        guard let topic, !topic.hasPrefix(SystemTopics.retryGroupPrefix) else { return false }
+        return topics.select(topic) != nil
+    }
+
     public func handle(_ request: RemotingCommand, from connection: RemotingConnection) async -> RemotingCommand? {
         logger.trace("request \(request.code) from \(connection.remoteAddress): \(request.extFields)")
         do {

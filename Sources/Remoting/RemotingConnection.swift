@@ -26,6 +26,13 @@ public protocol RemotingRequestHandler: Sendable {
     /// if one is returned; every other request should get one (the C++ client never sets the bit).
     func handle(_ request: RemotingCommand, from connection: RemotingConnection) async -> RemotingCommand?
     func connectionClosed(_ connection: RemotingConnection)
+    /// Whether `request` is handled on the event loop that read it (see `EventLoopTaskExecutor`)
+    /// rather than on the cooperative pool. Default: no.
+    func handlesOnEventLoop(_ request: RemotingCommand) -> Bool
+}
+
+extension RemotingRequestHandler {
+    public func handlesOnEventLoop(_ request: RemotingCommand) -> Bool { false }
 }
 
 /// One TCP connection, client or server side: send commands, send requests and await responses.
@@ -176,6 +183,7 @@ final class RemotingChannelHandler: ChannelInboundHandler, Sendable {
     let logger: Logger
     let inflight = InflightRequests()
     let connectionBox = NIOLockedValueBox<RemotingConnection?>(nil)
+    let executorBox = NIOLockedValueBox<EventLoopTaskExecutor?>(nil)
 
     init(requestHandler: (any RemotingRequestHandler)?, logger: Logger) {
         self.requestHandler = requestHandler
@@ -216,11 +224,26 @@ final class RemotingChannelHandler: ChannelInboundHandler, Sendable {
             connection.send(command.response(code: ResponseCode.requestCodeNotSupported, remark: "no handler"))
             return
         }
-        Task {
+        let work: @Sendable () async -> Void = {
             let response = await requestHandler.handle(command, from: connection)
             if let response, !command.isOneway {
                 connection.send(response)
             }
+        }
+        if requestHandler.handlesOnEventLoop(command) {
+            Task(executorPreference: loopExecutor(context.eventLoop), operation: work)
+        } else {
+            Task(operation: work)
+        }
+    }
+
+    /// This channel's event loop as a task executor (made once).
+    private func loopExecutor(_ eventLoop: any EventLoop) -> EventLoopTaskExecutor {
+        executorBox.withLockedValue { box in
+            if let existing = box { return existing }
+            let created = EventLoopTaskExecutor(eventLoop)
+            box = created
+            return created
         }
     }
 

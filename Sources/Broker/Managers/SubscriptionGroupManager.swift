@@ -58,6 +58,9 @@ public final class SubscriptionGroupManager: Sendable {
         table = Mutex(initial)
     }
 
+    /// Whether the group is known (without creating it).
+    public func contains(_ group: String) -> Bool { table.withLock { $0[group] != nil } }
+
     /// The group's config, created with defaults when auto-creation is on; nil otherwise.
     public func findOrCreate(_ group: String) -> SubscriptionGroupConfig? {
         let (config, created) = table.withLock { table -> (SubscriptionGroupConfig?, Bool) in
