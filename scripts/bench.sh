@@ -13,7 +13,9 @@ source scripts/ports.sh
 secs="${1:-30}"
 reps="${2:-3}"
 w3_secs="${3:-20}"
-for product in mqnamesrv mqbroker mqbench; do swift build -c release --product "$product" >/dev/null; done
+for product in mqnamesrv mqbroker mqbench; do
+    swift build -c release --product "$product" > /tmp/rmq-bench-build.log 2>&1 || { tail -n 30 /tmp/rmq-bench-build.log; exit 1; }
+done
 bin="$(swift build -c release --show-bin-path)"
 dir="$(mktemp -d /tmp/rmq-bench-XXXXXX)"
 cleanup() {

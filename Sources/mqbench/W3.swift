@@ -45,8 +45,10 @@ struct W3: AsyncParsableCommand {
                     let node = try await cluster.kill(brokerName: lastBroker, topic: topic)
                     killed.withLock { $0 = node }
                     print("[kill] \(node)")
+                    return true
                 } catch {
                     print("[kill] failed: \(error)")
+                    return false
                 }
             }
             let after = CPUSample.take(servers: options.pids + cluster.pids)
@@ -128,7 +130,7 @@ final class FailoverLoad: Sendable {
     var sortedLatencies: [Int64] { state.withLock { $0.latencies }.sorted() }
     var attempts: Int { state.withLock { $0.attempts } }
 
-    func run(secs: Double, rate: Int, killAtSecs: Double, kill: @Sendable (_ lastAckBroker: String?) async -> Void)
+    func run(secs: Double, rate: Int, killAtSecs: Double, kill: @Sendable (_ lastAckBroker: String?) async -> Bool)
         async -> FailoverRecord
     {
         let start = BenchClock.nanos()
@@ -141,11 +143,10 @@ final class FailoverLoad: Sendable {
             if elapsed >= secs { break }
             if !killed, elapsed >= killAtSecs {
                 killed = true
-                let lastBroker = state.withLock { state in
-                    state.record.recordKill(atNanos: BenchClock.nanos())
-                    return state.lastAckBroker
+                if await kill(state.withLock { $0.lastAckBroker }) {
+                    // From the signal on (finding the target took a NameServer round trip).
+                    state.withLock { $0.record.recordKill(atNanos: BenchClock.nanos()) }
                 }
-                await kill(lastBroker)
             }
             let attemptBudget = Int(elapsed * Double(2 * rate)) + 1
             while let id = nextAttempt(now: now, newIdsDue: Int(elapsed * Double(rate)) + 1, budget: attemptBudget) {
