@@ -169,15 +169,20 @@ class ConsumerProcess(Collector):
                     self.proc.returncode, self.stderr.read()[-3000:]))
             if line.strip() == "started":
                 break
+            # The consumer may deliver before its main thread says "started": keep those too.
+            self._record(line)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
     def _read(self):
-        import json
         for line in self.proc.stdout:
-            if line.startswith("{"):
-                with self.lock:
-                    self.messages.append(ProcessMessage(json.loads(line)))
+            self._record(line)
+
+    def _record(self, line):
+        import json
+        if line.startswith("{"):
+            with self.lock:
+                self.messages.append(ProcessMessage(json.loads(line)))
 
     def shutdown(self):
         self.proc.terminate()
