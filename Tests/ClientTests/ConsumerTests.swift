@@ -29,6 +29,12 @@ func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async throws ->
     return condition()
 }
 
+/// The first wall-clock millisecond after `millis` (yields until the clock gets there).
+func millisecond(after millis: Int64) async -> Int64 {
+    while currentTimeMillis() <= millis { await Task.yield() }
+    return currentTimeMillis()
+}
+
 func fastOptions(_ model: MessageModel = .clustering) -> ConsumerOptions {
     var options = ConsumerOptions()
     options.messageModel = model
@@ -212,9 +218,9 @@ struct ConsumerTests {
         let cluster = try await LocalCluster()
         let producer = Producer(group: "PG_f", namesrvAddr: cluster.namesrvAddr)
         try await sendAll(producer, topic: "FromT", (0..<5).map { "old\($0)" })
-        try await Task.sleep(for: .milliseconds(50))
-        let boundary = currentTimeMillis()
-        try await Task.sleep(for: .milliseconds(50))
+        // A boundary millisecond that no message shares: after the old ones, before the mid ones.
+        let boundary = await millisecond(after: currentTimeMillis())
+        _ = await millisecond(after: boundary)
         try await sendAll(producer, topic: "FromT", (0..<5).map { "mid\($0)" })
         var outcomes: [String: Received] = [:]
         var consumers: [PushConsumer] = []
@@ -253,10 +259,14 @@ struct ConsumerTests {
         consumer.subscribe("FlowT")
         let received = Received()
         let maxCached = Mutex(0)
+        let cachedMost: @Sendable () -> Int = {
+            consumer.core.processQueues.withLock { $0.values.map(\.cachedCount).max() ?? 0 }
+        }
         consumer.registerMessageListener { batch, _ in
-            let cached = consumer.core.processQueues.withLock { $0.values.map(\.cachedCount).max() ?? 0 }
-            maxCached.withLock { $0 = max($0, cached) }
-            try? await Task.sleep(for: .milliseconds(5))
+            // The first delivery waits until pulling has filled the cache to the threshold: consumption
+            // is slower than pulling, which is what flow control is for.
+            if received.count == 0 { _ = try? await eventually(5) { cachedMost() >= 10 } }
+            maxCached.withLock { $0 = max($0, cachedMost()) }
             received.record(batch)
             return .consumeSuccess
         }
@@ -323,11 +333,13 @@ struct ConsumerTests {
         try await consumer.start()
         #expect(try await eventually { received.count == 12 })
         let admin = MQAdmin(api: MQClientAPI(namesrvAddr: cluster.namesrvAddr, logger: LocalCluster.logger))
+        // The periodic commit has reported every queue's progress.
         #expect(
             try await eventually {
-                cluster.brokers[0].consumerOffsets.query(group: "CG_admin", topic: "AdminT", queueId: 0) != nil
+                (0..<4).map {
+                    cluster.brokers[0].consumerOffsets.query(group: "CG_admin", topic: "AdminT", queueId: $0) ?? 0
+                }.reduce(0, +) == 12
             })
-        try await Task.sleep(for: .milliseconds(400))  // the periodic commit
         let progress = try await admin.consumerProgress(group: "CG_admin", topic: "AdminT")
         #expect(progress.count == 4)
         #expect(progress.map(\.brokerOffset).reduce(0, +) == 12)

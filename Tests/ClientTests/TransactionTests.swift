@@ -30,17 +30,8 @@ final class ScriptedTransactions: TransactionListener {
 struct TransactionTests {
     static let fastChecks = ["transactionTimeOut": "300", "transactionCheckInterval": "100"]
 
-    func waitFor(_ seconds: Double, _ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return condition()
-    }
-
     @Test func commitMakesTheMessageVisibleAndRollbackDiscardsIt() async throws {
-        let cluster = try await LocalCluster()
+        let cluster = try await LocalCluster(overrides: Self.fastChecks)  // check rounds run while the test watches
         let committing = TransactionProducer(
             group: "PG_tx", namesrvAddr: cluster.namesrvAddr,
             listener: ScriptedTransactions(execute: .commitMessage, check: .rollbackMessage))
@@ -48,7 +39,7 @@ struct TransactionTests {
         let committed = try await committing.sendMessageInTransaction(
             Message(topic: "TxTopic", body: "pay-1", tags: "T", keys: ["order-1"]))
         #expect(committed.localTransactionState == .commitMessage)
-        #expect(try await waitFor(5) { cluster.storedBodies("TxTopic") == ["pay-1"] })
+        #expect(try await eventually(5) { cluster.storedBodies("TxTopic") == ["pay-1"] })
         await committing.shutdown()
 
         let rollingBack = TransactionProducer(
@@ -57,8 +48,14 @@ struct TransactionTests {
         await rollingBack.start()
         _ = try await rollingBack.sendMessageInTransaction(Message(topic: "TxTopic", body: "pay-2"))
         let broker = cluster.brokers[0]
-        #expect(try await waitFor(5) { broker.store.maxOffsetInQueue(SystemTopics.transactionOpHalf, 0) == 2 })
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await eventually(5) { broker.store.maxOffsetInQueue(SystemTopics.transactionOpHalf, 0) == 2 })
+        // A check round has passed both half messages: a rolled-back one it resurrected would show now.
+        #expect(
+            try await eventually(5) {
+                broker.consumerOffsets.query(
+                    group: TransactionalMessageService.internalGroup, topic: SystemTopics.transactionHalf, queueId: 0)
+                    == 2
+            })
         #expect(cluster.storedBodies("TxTopic") == ["pay-1"], "a rolled-back message never becomes visible")
         let stored = broker.store.getMessage(
             topic: "TxTopic", queueId: committed.sendResult.messageQueue.queueId,
@@ -83,7 +80,7 @@ struct TransactionTests {
         let survivor = TransactionProducer(
             group: "PG_check", namesrvAddr: cluster.namesrvAddr, listener: survivorListener)
         await survivor.start()
-        #expect(try await waitFor(10) { cluster.storedBodies("TxCheck") == ["commit-me"] })
+        #expect(try await eventually(10) { cluster.storedBodies("TxCheck") == ["commit-me"] })
         #expect(survivorListener.checked.withLock { $0 } == ["commit-me"])
         await survivor.shutdown()
         await cluster.shutdown()
@@ -99,7 +96,7 @@ struct TransactionTests {
         _ = try await producer.sendMessageInTransaction(Message(topic: "TxMax", body: "never"))
         let broker = cluster.brokers[0]
         #expect(
-            try await waitFor(10) {
+            try await eventually(10) {
                 broker.store.maxOffsetInQueue(SystemTopics.transactionCheckMaxTime, 0) == 1
             })
         #expect(listener.checked.withLock { $0 } == ["never", "never"])
