@@ -182,10 +182,8 @@ public final class BrokerController: Service, RemotingRequestHandler {
     public func handlesOnEventLoop(_ request: RemotingCommand) -> Bool {
         let fields = request.extFields
         switch request.code {
-        case RequestCode.sendMessageV2, RequestCode.sendBatchMessage:
-            return isKnownTopic(fields["b"])
-        case RequestCode.sendMessage:
-            return isKnownTopic(fields["topic"])
+        case RequestCode.sendMessage, RequestCode.sendMessageV2, RequestCode.sendBatchMessage:
+            return isKnownTopic(fields[SendMessageRequestHeader.key("topic", in: request)])
         case RequestCode.pullMessage:
             return isKnownTopic(fields["topic"]) && fields["consumerGroup"].map(subscriptionGroups.contains) == true
         default:

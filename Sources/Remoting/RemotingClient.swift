@@ -13,9 +13,13 @@ public final class RemotingClient: Sendable {
     let requestHandler: (any RemotingRequestHandler)?
     let logger: Logger
     let connectTimeoutMillis: Int64
-    private let connections = NIOLockedValueBox<[String: EventLoopFuture<RemotingConnection>]>([:])
-    /// The open connections among `connections`, for lookups that need no waiting.
-    private let established = NIOLockedValueBox<[String: RemotingConnection]>([:])
+    /// One connection per address: the connect under way, and the connection once it is open
+    /// (for lookups that need no waiting).
+    struct Entry {
+        var future: EventLoopFuture<RemotingConnection>
+        var open: RemotingConnection?
+    }
+    private let connections = NIOLockedValueBox<[String: Entry]>([:])
     /// Request tables of this client's connections, swept for timeouts every 20 ms (one timer for
     /// all requests instead of one per request).
     private let swept = NIOLockedValueBox<[ObjectIdentifier: InflightRequests]>([:])
@@ -46,7 +50,7 @@ public final class RemotingClient: Sendable {
 
     /// The open connection to `address`, if there is one (no connecting, no waiting).
     public func establishedConnection(to address: String) -> RemotingConnection? {
-        guard let connection = established.withLockedValue({ $0[address] }), connection.channel.isActive else {
+        guard let connection = connections.withLockedValue({ $0[address]?.open }), connection.channel.isActive else {
             return nil
         }
         return connection
@@ -62,16 +66,16 @@ public final class RemotingClient: Sendable {
         // A cached connection the peer has closed is replaced once by a fresh one.
         for _ in 0..<2 {
             let future = connections.withLockedValue { table -> EventLoopFuture<RemotingConnection> in
-                if let existing = table[address] { return existing }
+                if let existing = table[address] { return existing.future }
                 let created = makeConnection(host: host, port: port)
-                table[address] = created
+                table[address] = Entry(future: created)
                 return created
             }
             do {
                 let connection = try await future.get()
                 if connection.channel.isActive {
-                    established.withLockedValue { table in
-                        if connections.withLockedValue({ $0[address] === future }) { table[address] = connection }
+                    connections.withLockedValue { table in
+                        if table[address]?.future === future { table[address]?.open = connection }
                     }
                     return connection
                 }
@@ -86,9 +90,8 @@ public final class RemotingClient: Sendable {
 
     private func forget(_ address: String, future: EventLoopFuture<RemotingConnection>) {
         connections.withLockedValue { table in
-            if table[address] === future { table[address] = nil }
+            if table[address]?.future === future { table[address] = nil }
         }
-        established.withLockedValue { $0[address] = nil }
     }
 
     private func makeConnection(host: String, port: Int) -> EventLoopFuture<RemotingConnection> {
@@ -134,16 +137,14 @@ public final class RemotingClient: Sendable {
 
     /// Closes the connection to `address` (the next invoke reconnects).
     public func closeConnection(to address: String) {
-        established.withLockedValue { $0[address] = nil }
-        let future = connections.withLockedValue { $0.removeValue(forKey: address) }
+        let future = connections.withLockedValue { $0.removeValue(forKey: address)?.future }
         future?.whenSuccess { $0.close() }
     }
 
     public func shutdown() async {
-        established.withLockedValue { $0.removeAll() }
         let all = connections.withLockedValue { table in
             defer { table.removeAll() }
-            return Array(table.values)
+            return table.values.map(\.future)
         }
         for future in all { future.whenSuccess { $0.close() } }
         sweeper.withLockedValue { $0 }?.cancel()

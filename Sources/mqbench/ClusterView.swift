@@ -78,10 +78,6 @@ final class ClusterView: Sendable {
         return node
     }
 
-    func restart(_ node: NodeProcess) async throws {
-        _ = try node.relaunch()
-    }
-
     /// The ids (first 8 body bytes) of every message stored in `topic`, read from each queue's master.
     func readBack(topic: String) async throws -> [UInt64] {
         guard let route = try await admin.api.topicRoute(topic) else { throw ClientError.noRoute(topic: topic) }

@@ -53,7 +53,7 @@ struct W3: AsyncParsableCommand {
             }
             let after = CPUSample.take(servers: options.pids + cluster.pids)
             if let node = killed.withLock({ $0 }) {
-                try await cluster.restart(node)
+                _ = try node.relaunch()
                 print("[restart] \(node.arguments.joined(separator: " "))")
             }
             try await cluster.waitUntilWhole(timeoutSecs: settleSecs)

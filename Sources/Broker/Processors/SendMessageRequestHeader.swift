@@ -22,9 +22,14 @@ struct SendMessageRequestHeader: Sendable {
         "unitMode": "k", "maxReconsumeTimes": "l", "batch": "m", "bname": "n",
     ]
 
-    init(_ request: RemotingCommand) throws(HeaderError) {
+    /// The header key of `name` in `request` (V2 and batch sends use the one-letter keys).
+    static func key(_ name: String, in request: RemotingCommand) -> String {
         let short = request.code == RequestCode.sendMessageV2 || request.code == RequestCode.sendBatchMessage
-        func key(_ name: String) -> String { short ? Self.shortNames[name]! : name }
+        return short ? shortNames[name]! : name
+    }
+
+    init(_ request: RemotingCommand) throws(HeaderError) {
+        func key(_ name: String) -> String { Self.key(name, in: request) }
         producerGroup = try request.string(key("producerGroup"))
         topic = try request.string(key("topic"))
         defaultTopic = try request.string(key("defaultTopic"))
