@@ -40,7 +40,10 @@ public struct BrokerConfig: Sendable {
     public var shortPollingTimeMills: Int
     public var maxTransferCountOnMessageInMemory: Int
     public var maxTransferBytesOnMessageInMemory: Int
-    public var maxFrameLength: Int
+    /// Frame size, in-flight requests, unfinished-frame budget, write-buffer watermarks.
+    public var limits: RemotingLimits
+    /// How fast the scrubber verifies sealed CommitLog segments (bytes/s); 0 turns it off.
+    public var commitLogScrubBytesPerSecond: Int
     public var channelExpiredTimeout: Int
     public var rebalanceLockMaxLiveTime: Int
     public var messageIndexEnable: Bool
@@ -76,9 +79,10 @@ public struct BrokerConfig: Sendable {
         let namesrv = namesrvOverride ?? configured
         namesrvAddr = namesrv.split(separator: ";").map { String($0).trimmingCharacters() }.filter { !$0.isEmpty }
         rocketmqHome = Directories.expandHome(reader.string("rocketmqHome", default: "~"))
-        storePathRootDir = Directories.expandHome(reader.string("storePathRootDir", default: "~/store"))
+        // RocketMQ's defaults (`user.home`/store) apply to a missing or empty path alike.
+        storePathRootDir = Directories.expandHome(reader.nonEmptyString("storePathRootDir", default: "~/store"))
         storePathCommitLog = Directories.expandHome(
-            reader.string("storePathCommitLog", default: storePathRootDir + "/commitlog"))
+            reader.nonEmptyString("storePathCommitLog", default: storePathRootDir + "/commitlog"))
         mappedFileSizeCommitLog = try reader.int(
             "mappedFileSizeCommitLog", default: 1024 * 1024 * 1024, range: 64 * 1024...(1 << 31) - 1)
         mappedFileSizeConsumeQueue = try reader.int(
@@ -106,8 +110,9 @@ public struct BrokerConfig: Sendable {
             "maxTransferCountOnMessageInMemory", default: 32, range: 1...10_000)
         maxTransferBytesOnMessageInMemory = try reader.int(
             "maxTransferBytesOnMessageInMemory", default: 256 * 1024, range: 1024...(1 << 30))
-        maxFrameLength = try reader.int(
-            "maxFrameLength", default: RemotingCommand.defaultMaxFrameLength, range: 1024...(1 << 30))
+        limits = try RemotingLimits(&reader)
+        commitLogScrubBytesPerSecond = try reader.int(
+            "commitLogScrubBytesPerSecond", default: 4 * 1024 * 1024, range: 0...(1 << 34))
         channelExpiredTimeout = try reader.int("channelExpiredTimeout", default: 120_000, range: 1000...3_600_000)
         rebalanceLockMaxLiveTime = try reader.int("rebalanceLockMaxLiveTime", default: 60_000, range: 1000...3_600_000)
         messageIndexEnable = try reader.bool("messageIndexEnable", default: true)
@@ -204,7 +209,8 @@ public struct BrokerConfig: Sendable {
             "shortPollingTimeMills": String(shortPollingTimeMills),
             "maxTransferCountOnMessageInMemory": String(maxTransferCountOnMessageInMemory),
             "maxTransferBytesOnMessageInMemory": String(maxTransferBytesOnMessageInMemory),
-            "maxFrameLength": String(maxFrameLength), "channelExpiredTimeout": String(channelExpiredTimeout),
+            "commitLogScrubBytesPerSecond": String(commitLogScrubBytesPerSecond),
+            "channelExpiredTimeout": String(channelExpiredTimeout),
             "rebalanceLockMaxLiveTime": String(rebalanceLockMaxLiveTime),
             "messageIndexEnable": String(messageIndexEnable), "maxHashSlotNum": String(maxHashSlotNum),
             "maxIndexNum": String(maxIndexNum), "defaultQueryMaxNum": String(defaultQueryMaxNum),
@@ -217,7 +223,7 @@ public struct BrokerConfig: Sendable {
             "rejectTransactionMessage": String(rejectTransactionMessage),
             "transactionTimeOut": String(transactionTimeOut), "transactionCheckMax": String(transactionCheckMax),
             "transactionCheckInterval": String(transactionCheckInterval),
-        ]
+        ].merging(limits.properties) { own, _ in own }
     }
 
     public var storeConfig: MessageStoreConfig {
@@ -232,6 +238,7 @@ public struct BrokerConfig: Sendable {
         config.messageIndexEnable = messageIndexEnable
         config.maxHashSlotNum = maxHashSlotNum
         config.maxIndexNum = maxIndexNum
+        config.commitLogScrubBytesPerSecond = commitLogScrubBytesPerSecond
         return config
     }
 

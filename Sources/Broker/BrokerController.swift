@@ -43,10 +43,13 @@ public final class BrokerController: Service, RemotingRequestHandler {
     /// Recovers the store and starts serving; returns the bound port.
     @discardableResult
     public func start() async throws -> Int {
+        logger.info(
+            "store at \(config.storePathRootDir), CommitLog at \(config.storePathCommitLog) (storePathRootDir, storePathCommitLog)"
+        )
         try store.start()
         CleanService(config: config, store: store, logger: logger).run()
         let server = RemotingServer(
-            host: config.bindAddress, port: config.listenPort, maxFrameLength: config.maxFrameLength, handler: self,
+            host: config.bindAddress, port: config.listenPort, limits: config.limits, handler: self,
             logger: logger)
         let port = try await server.start()
         self.server.withLock { $0 = server }
@@ -72,6 +75,9 @@ public final class BrokerController: Service, RemotingRequestHandler {
     public func runServices() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.store.runFlushLoop() }
+            group.addTask {
+                await CommitLogScrubber(bytesPerSecond: self.config.commitLogScrubBytesPerSecond).run(store: self.store)
+            }
             group.addTask {
                 await Self.every(millis: self.config.registerNameServerPeriod) {
                     await self.nameServers.registerAll(self.topics.registerBody)
@@ -198,6 +204,10 @@ public final class BrokerController: Service, RemotingRequestHandler {
 
     public func handle(_ request: RemotingCommand, from connection: RemotingConnection) async -> RemotingCommand? {
         logger.trace("request \(request.code) from \(connection.remoteAddress): \(request.extFields)")
+        if let problem = Self.nameProblem(in: request) {
+            logger.warning("request \(request.code) from \(connection.remoteAddress) refused: \(problem)")
+            return request.response(code: ResponseCode.systemError, remark: problem)
+        }
         do {
             return try await process(request, from: connection)
         } catch let error as HeaderError {
@@ -208,6 +218,22 @@ public final class BrokerController: Service, RemotingRequestHandler {
             logger.warning("request \(request.code) from \(connection.remoteAddress) failed: \(error)")
             return request.response(code: ResponseCode.systemError, remark: "\(error)")
         }
+    }
+
+    /// Header keys that name a topic or a group, in every request code (V2 and batch sends use
+    /// one-letter keys). Names that could become files or table keys are checked once, here.
+    static let topicKeys = ["topic"]
+    static let groupKeys = ["consumerGroup", "group", "producerGroup"]
+
+    static func nameProblem(in request: RemotingCommand) -> String? {
+        let short = request.code == RequestCode.sendMessageV2 || request.code == RequestCode.sendBatchMessage
+        for key in short ? ["b"] : topicKeys {
+            if let topic = request.extFields[key], let problem = SystemTopics.validate(topic) { return problem }
+        }
+        for key in short ? ["a"] : groupKeys {
+            if let group = request.extFields[key], let problem = SystemTopics.validateGroup(group) { return problem }
+        }
+        return nil
     }
 
     func process(_ request: RemotingCommand, from connection: RemotingConnection) async throws -> RemotingCommand {

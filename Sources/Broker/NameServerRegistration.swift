@@ -13,7 +13,7 @@ final class NameServerRegistration: Sendable {
     init(config: BrokerConfig, logger: Logger) {
         self.config = config
         self.logger = logger
-        client = RemotingClient(maxFrameLength: config.maxFrameLength, logger: logger)
+        client = RemotingClient(maxFrameLength: config.limits.maxFrameLength, logger: logger)
     }
 
     var identity: [String: String] {

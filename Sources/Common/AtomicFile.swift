@@ -6,6 +6,31 @@ import SystemPackage
     import Darwin
 #endif
 
+/// A file-system call that failed, with the path it was about: start-up errors must say which
+/// file or directory is at fault.
+public struct FileError: Error, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var path: String
+    public var errno: Errno
+
+    public init(_ operation: String, path: String, errno: Errno) {
+        self.operation = operation
+        self.path = path
+        self.errno = errno
+    }
+
+    public var description: String { "cannot \(operation) \(path): \(errno)" }
+
+    /// Runs `body`, naming `path` in any `Errno` it throws.
+    public static func naming<T>(_ operation: String, _ path: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as Errno {
+            throw FileError(operation, path: path, errno: error)
+        }
+    }
+}
+
 /// Small state files (offsets, topics, KV config) written so a crash leaves either the old or
 /// the new version: write `path.tmp`, fsync it, rename over `path`, fsync the directory.
 public enum AtomicFile {
@@ -13,16 +38,22 @@ public enum AtomicFile {
         let directory = parentDirectory(of: path)
         try Directories.create(directory)
         let temporary = path + ".tmp"
-        let fd = try FileDescriptor.open(
-            FilePath(temporary), .writeOnly, options: [.create, .truncate],
-            permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        try fd.closeAfter {
-            _ = try fd.writeAll(Array(text.utf8))
-            try fd.fsync()
+        try FileError.naming("write", temporary) {
+            let fd = try FileDescriptor.open(
+                FilePath(temporary), .writeOnly, options: [.create, .truncate],
+                permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            try fd.closeAfter {
+                _ = try fd.writeAll(Array(text.utf8))
+                try fd.fsync()
+            }
         }
-        guard rename(temporary, path) == 0 else { throw Errno(rawValue: errno) }
-        let directoryFD = try FileDescriptor.open(FilePath(directory), .readOnly)
-        try directoryFD.closeAfter { try directoryFD.fsync() }
+        guard rename(temporary, path) == 0 else {
+            throw FileError("rename to", path: path, errno: Errno(rawValue: errno))
+        }
+        try FileError.naming("fsync directory", directory) {
+            let directoryFD = try FileDescriptor.open(FilePath(directory), .readOnly)
+            try directoryFD.closeAfter { try directoryFD.fsync() }
+        }
     }
 
     /// The file's text, or nil when it does not exist.
@@ -32,16 +63,20 @@ public enum AtomicFile {
             fd = try FileDescriptor.open(FilePath(path), .readOnly)
         } catch Errno.noSuchFileOrDirectory {
             return nil
+        } catch let error as Errno {
+            throw FileError("open", path: path, errno: error)
         }
-        return try fd.closeAfter {
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
-                if count == 0 { break }
-                bytes.append(contentsOf: chunk[0..<count])
+        return try FileError.naming("read", path) {
+            try fd.closeAfter {
+                var bytes: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let count = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+                    if count == 0 { break }
+                    bytes.append(contentsOf: chunk[0..<count])
+                }
+                return String(decoding: bytes, as: UTF8.self)
             }
-            return String(decoding: bytes, as: UTF8.self)
         }
     }
 
@@ -57,7 +92,9 @@ public enum Directories {
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST { throw Errno(rawValue: errno) }
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw FileError("create directory", path: current, errno: Errno(rawValue: errno))
+            }
         }
     }
 

@@ -15,6 +15,12 @@ public struct ConfigReader {
         return values[key]?.trimmingCharacters() ?? value
     }
 
+    /// `string`, with an empty value read as absent.
+    public mutating func nonEmptyString(_ key: String, default value: String) -> String {
+        let text = string(key, default: value)
+        return text.isEmpty ? value : text
+    }
+
     public mutating func int(_ key: String, default value: Int, range: ClosedRange<Int> = 0...Int.max)
         throws(ConfigError) -> Int
     {

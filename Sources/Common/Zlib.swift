@@ -24,12 +24,29 @@ public enum Zlib {
     /// Inflates a zlib stream; refuses to produce more than `limit` bytes (a zip bomb is an error,
     /// not an allocation).
     public static func decompress(_ input: [UInt8], limit: Int) throws(ZlibError) -> [UInt8] {
+        var output: [UInt8] = []
+        try inflate(input, limit: limit) { output.append(contentsOf: $0) }
+        return output
+    }
+
+    /// How many bytes `input` inflates to, without keeping them: the put path's check that a
+    /// body flagged compressed is zlib data a consumer can inflate.
+    public static func inflatedLength(_ input: [UInt8], limit: Int) throws(ZlibError) -> Int {
+        var length = 0
+        try inflate(input, limit: limit) { length += $0.count }
+        return length
+    }
+
+    /// Inflates `input` in 64 KiB chunks handed to `sink`; more than `limit` bytes is an error.
+    static func inflate(_ input: [UInt8], limit: Int, sink: (UnsafeBufferPointer<UInt8>) -> Void)
+        throws(ZlibError)
+    {
         var stream = z_stream()
         guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw .corrupt(code: Z_STREAM_ERROR)
         }
         defer { inflateEnd(&stream) }
-        var output: [UInt8] = []
+        var total = 0
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         var code: Int32 = Z_OK
         var source = input
@@ -40,18 +57,18 @@ public enum Zlib {
                 let produced = chunk.withUnsafeMutableBufferPointer { chunkPointer -> Int in
                     stream.next_out = chunkPointer.baseAddress
                     stream.avail_out = uInt(chunkPointer.count)
-                    code = inflate(&stream, Z_NO_FLUSH)
+                    code = CZlib.inflate(&stream, Z_NO_FLUSH)
                     return chunkPointer.count - Int(stream.avail_out)
                 }
                 if code != Z_OK && code != Z_STREAM_END { return .corrupt(code: code) }
-                if output.count + produced > limit { return .tooLarge(limit: limit) }
-                output.append(contentsOf: chunk[0..<produced])
+                if total + produced > limit { return .tooLarge(limit: limit) }
+                total += produced
+                chunk.withUnsafeBufferPointer { sink(UnsafeBufferPointer(rebasing: $0[0..<produced])) }
                 if code == Z_OK && stream.avail_in == 0 && produced == 0 { return .corrupt(code: Z_BUF_ERROR) }
             } while code != Z_STREAM_END
             return nil
         }
         if let result { throw result }
-        return output
     }
 }
 

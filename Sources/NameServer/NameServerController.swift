@@ -15,7 +15,7 @@ public final class NameServerController: Service {
         self.logger = logger
         processor = NameServerProcessor(config: config, logger: logger)
         server = RemotingServer(
-            host: config.bindAddress, port: config.listenPort, maxFrameLength: config.maxFrameLength,
+            host: config.bindAddress, port: config.listenPort, limits: config.limits,
             handler: processor, logger: logger)
     }
 

@@ -65,7 +65,7 @@ public final class NameServerProcessor: RemotingRequestHandler {
             let cluster = try request.string("clusterName")
             let address = try request.string("brokerAddr")
             let name = try request.string("brokerName")
-            let id = try request.int64("brokerId")
+            let id = try request.int64("brokerId", in: 0...Int64.max)
             routes.withLock {
                 $0.unregisterBroker(clusterName: cluster, brokerAddr: address, brokerName: name, brokerId: id)
             }
@@ -115,8 +115,8 @@ public final class NameServerProcessor: RemotingRequestHandler {
 
     func registerBroker(_ request: RemotingCommand, connection: RemotingConnection) throws -> RemotingCommand {
         let bodyBytes = request.bodyBytes
-        let crc = try request.optionalInt64("bodyCrc32") ?? 0
-        if crc != 0, Int64(CRC32.masked(bodyBytes)) != crc {
+        let crc = try request.optionalInteger("bodyCrc32", default: Int32(0))
+        if crc != 0, CRC32.masked(bodyBytes) != crc {
             logger.warning("REGISTER_BROKER from \(connection.remoteAddress) with a bad body CRC")
             return request.response(code: ResponseCode.systemError, remark: "crc32 not match")
         }
@@ -133,7 +133,7 @@ public final class NameServerProcessor: RemotingRequestHandler {
         }
         let registration = RegisterBrokerRequest(
             clusterName: try request.string("clusterName"), brokerAddr: try request.string("brokerAddr"),
-            brokerName: try request.string("brokerName"), brokerId: try request.int64("brokerId"),
+            brokerName: try request.string("brokerName"), brokerId: try request.int64("brokerId", in: 0...Int64.max),
             haServerAddr: request.extFields["haServerAddr"] ?? "", body: body, connectionID: connection.id)
         let now = clock()
         let result = routes.withLock { $0.registerBroker(registration, now: now) }

@@ -12,8 +12,8 @@ public struct NamesrvConfig: Sendable {
     public var scanNotActiveBrokerInterval: Int
     /// A broker not re-registered within this time is removed (ms); RocketMQ's fixed 120 s.
     public var brokerChannelExpiredTime: Int
-    /// Largest frame accepted (`com.rocketmq.remoting.frameMaxLength`).
-    public var maxFrameLength: Int
+    /// Frame size, in-flight requests, unfinished-frame budget, write-buffer watermarks.
+    public var limits: RemotingLimits
     public var unknownKeys: [String] = []
 
     public init(properties: [String: String] = [:]) throws(ConfigError) {
@@ -26,8 +26,7 @@ public struct NamesrvConfig: Sendable {
         scanNotActiveBrokerInterval = try reader.int(
             "scanNotActiveBrokerInterval", default: 10_000, range: 10...3_600_000)
         brokerChannelExpiredTime = try reader.int("brokerChannelExpiredTime", default: 120_000, range: 100...86_400_000)
-        maxFrameLength = try reader.int(
-            "maxFrameLength", default: RemotingCommand.defaultMaxFrameLength, range: 1024...(1 << 30))
+        limits = try RemotingLimits(&reader)
         unknownKeys = reader.unknownKeys
     }
 
@@ -38,7 +37,7 @@ public struct NamesrvConfig: Sendable {
             "orderMessageEnable": String(orderMessageEnable),
             "listenPort": String(listenPort), "bindAddress": bindAddress,
             "scanNotActiveBrokerInterval": String(scanNotActiveBrokerInterval),
-            "brokerChannelExpiredTime": String(brokerChannelExpiredTime), "maxFrameLength": String(maxFrameLength),
-        ]
+            "brokerChannelExpiredTime": String(brokerChannelExpiredTime),
+        ].merging(limits.properties) { own, _ in own }
     }
 }

@@ -42,6 +42,9 @@ public enum JSONValue: Sendable, Equatable {
 
     public var int: Int? { int64.map { Int(truncatingIfNeeded: $0) } }
 
+    /// An integer that fits an `Int32` (a Java `int` field); nil when absent or out of range.
+    public var int32: Int32? { int64.flatMap { Int32(exactly: $0) } }
+
     /// `true`/`false`, and the C++ client's `"1"`/`"0"`.
     public var bool: Bool? {
         switch self {

@@ -37,17 +37,36 @@ public enum SystemTopics {
     public static func retryTopic(for group: String) -> String { retryGroupPrefix + group }
     public static func dlqTopic(for group: String) -> String { dlqGroupPrefix + group }
 
-    /// Topic names: `[%|a-zA-Z0-9_-]`, 1 to 127 characters.
+    public static let topicMaxLength = 127
+    public static let groupMaxLength = 255
+
+    /// Topic names: `[%|a-zA-Z0-9_-]`, 1 to 127 characters (RocketMQ's `TopicValidator`). A
+    /// group's retry or dead-letter topic may be as long as its prefix and the group's name.
     public static func validate(_ topic: String) -> String? {
-        if topic.isEmpty { return "The specified topic is blank." }
-        if topic.utf8.count > 127 { return "The specified topic is longer than topic max length 127." }
-        for byte in topic.utf8 {
+        let limit =
+            topic.hasPrefix(retryGroupPrefix) || topic.hasPrefix(dlqGroupPrefix)
+            ? retryGroupPrefix.utf8.count + groupMaxLength : topicMaxLength
+        return validateName(topic, kind: "topic", maxLength: limit)
+    }
+
+    /// Group names: the topic characters, 1 to 255 characters (RocketMQ's `Validators.checkGroup`).
+    public static func validateGroup(_ group: String) -> String? {
+        validateName(group, kind: "group", maxLength: groupMaxLength)
+    }
+
+    static func validateName(_ name: String, kind: String, maxLength: Int) -> String? {
+        if name.isEmpty { return "The specified \(kind) is blank." }
+        if name.utf8.count > maxLength {
+            return "The specified \(kind) is longer than \(kind) max length \(maxLength)."
+        }
+        for byte in name.utf8 {
             let ok =
                 (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
                 || byte == UInt8(ascii: "%") || byte == UInt8(ascii: "|") || byte == UInt8(ascii: "_")
                 || byte == UInt8(ascii: "-")
             if !ok {
-                return "The specified topic[\(topic)] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$"
+                let shown = name.utf8.count > 64 ? String(name.prefix(64)) + "…" : name
+                return "The specified \(kind)[\(shown)] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$"
             }
         }
         return nil
@@ -83,6 +102,8 @@ public enum Permission {
     public static let read: Int32 = 4
     public static let write: Int32 = 2
     public static let inherit: Int32 = 1
+    /// Every permission bit together: the largest valid `perm`.
+    public static let all: Int32 = priority | read | write | inherit
 
     public static func isReadable(_ perm: Int32) -> Bool { perm & read != 0 }
     public static func isWritable(_ perm: Int32) -> Bool { perm & write != 0 }

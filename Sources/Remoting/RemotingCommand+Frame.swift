@@ -8,6 +8,7 @@ public enum RemotingDecodeError: Error, Sendable, Equatable, CustomStringConvert
     case unknownSerializeType(UInt8)
     case badJSONHeader(String)
     case badBinaryHeader(String)
+    case partialFrameBudgetExceeded(heldBytes: Int, budgetBytes: Int)
 
     public var description: String {
         switch self {
@@ -18,6 +19,8 @@ public enum RemotingDecodeError: Error, Sendable, Equatable, CustomStringConvert
         case .unknownSerializeType(let type): "unknown serialization type \(type)"
         case .badJSONHeader(let reason): "bad JSON header: \(reason)"
         case .badBinaryHeader(let reason): "bad ROCKETMQ header: \(reason)"
+        case .partialFrameBudgetExceeded(let held, let budget):
+            "unfinished frames of all connections hold \(held) bytes, over the budget of \(budget), and this connection holds more than its share"
         }
     }
 }
@@ -134,19 +137,41 @@ extension RemotingCommand {
     }
 }
 
-/// NIO adapter over `RemotingCommand.parseFrame`.
+/// NIO adapter over `RemotingCommand.parseFrame`. With a budget, the bytes of an unfinished
+/// frame this connection holds count against it; a refused growth closes the connection.
 public struct RemotingFrameDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = RemotingCommand
     public let maxFrameLength: Int
+    let budget: PartialFrameBudget?
+    /// Bytes this connection has reported to `budget`.
+    private var heldBytes = 0
 
-    public init(maxFrameLength: Int) { self.maxFrameLength = maxFrameLength }
+    public init(maxFrameLength: Int, budget: PartialFrameBudget? = nil) {
+        self.maxFrameLength = maxFrameLength
+        self.budget = budget
+    }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> RemotingCommand? {
-        try RemotingCommand.parseFrame(from: &buffer, maxFrameLength: maxFrameLength)
+        let command = try RemotingCommand.parseFrame(from: &buffer, maxFrameLength: maxFrameLength)
+        if let budget {
+            // What is left after a whole frame is the start of the next one (or nothing).
+            let held = buffer.readableBytes
+            guard budget.update(from: heldBytes, to: held) else {
+                throw RemotingDecodeError.partialFrameBudgetExceeded(
+                    heldBytes: budget.heldBytes + held - heldBytes, budgetBytes: budget.limitBytes)
+            }
+            heldBytes = held
+        }
+        return command
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> RemotingCommand? {
         try decode(buffer: &buffer)
+    }
+
+    public mutating func decoderRemoved(context: ChannelHandlerContext) {
+        _ = budget?.update(from: heldBytes, to: 0)
+        heldBytes = 0
     }
 }
 

@@ -176,18 +176,65 @@ final class InflightRequests: Sendable {
 
 /// Routes decoded frames: responses complete waiting requests, requests go to the handler on a
 /// task (so a held long-poll never blocks the connection), and the handler's answer is written back.
-final class RemotingChannelHandler: ChannelInboundHandler, Sendable {
+///
+/// Backpressure: the connection is not read while `maxInflightRequests` of its requests are
+/// being handled, or while its outbound buffer is above the high-water mark (the peer does not
+/// read its responses). Reads resume when both clear.
+final class RemotingChannelHandler: ChannelDuplexHandler, Sendable {
     typealias InboundIn = RemotingCommand
+    typealias OutboundIn = Never
+
+    /// Touched on the channel's event loop only (the box satisfies `Sendable`).
+    struct ReadGate {
+        var inflightRequests = 0
+        var writable = true
+        var readPending = false
+        func isOpen(limit: Int) -> Bool { writable && inflightRequests < limit }
+    }
 
     let requestHandler: (any RemotingRequestHandler)?
     let logger: Logger
+    let maxInflightRequests: Int
     let inflight = InflightRequests()
     let connectionBox = NIOLockedValueBox<RemotingConnection?>(nil)
     let executorBox = NIOLockedValueBox<EventLoopTaskExecutor?>(nil)
+    let gate = NIOLockedValueBox(ReadGate())
 
-    init(requestHandler: (any RemotingRequestHandler)?, logger: Logger) {
+    init(requestHandler: (any RemotingRequestHandler)?, logger: Logger, maxInflightRequests: Int = .max) {
         self.requestHandler = requestHandler
         self.logger = logger
+        self.maxInflightRequests = max(1, maxInflightRequests)
+    }
+
+    // MARK: backpressure
+
+    func read(context: ChannelHandlerContext) {
+        let open = gate.withLockedValue { gate in
+            let open = gate.isOpen(limit: maxInflightRequests)
+            gate.readPending = !open
+            return open
+        }
+        if open { context.read() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let writable = context.channel.isWritable
+        if !writable {
+            logger.debug("connection \(Self.describe(context.channel.remoteAddress)) not reading its responses: paused")
+        }
+        resumeIfOpen(context.channel) { $0.writable = writable }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Applies `change` to the gate; issues the read the gate held back once it is open again.
+    private func resumeIfOpen(_ channel: any Channel, _ change: (inout ReadGate) -> Void) {
+        let resume = gate.withLockedValue { gate in
+            change(&gate)
+            guard gate.readPending, gate.isOpen(limit: maxInflightRequests) else { return false }
+            gate.readPending = false
+            return true
+        }
+        if resume { channel.read() }
     }
 
     func connection(for channel: any Channel) -> RemotingConnection {
@@ -224,10 +271,15 @@ final class RemotingChannelHandler: ChannelInboundHandler, Sendable {
             connection.send(command.response(code: ResponseCode.requestCodeNotSupported, remark: "no handler"))
             return
         }
+        gate.withLockedValue { $0.inflightRequests += 1 }
+        let channel = context.channel
         let work: @Sendable () async -> Void = {
             let response = await requestHandler.handle(command, from: connection)
             if let response, !command.isOneway {
                 connection.send(response)
+            }
+            channel.eventLoop.execute {
+                self.resumeIfOpen(channel) { $0.inflightRequests -= 1 }
             }
         }
         if requestHandler.handlesOnEventLoop(command) {
@@ -269,13 +321,15 @@ final class RemotingChannelHandler: ChannelInboundHandler, Sendable {
 
 /// The handlers every remoting channel has, server or client side.
 func configureRemotingPipeline(
-    _ channel: any Channel, maxFrameLength: Int, requestHandler: (any RemotingRequestHandler)?, logger: Logger
+    _ channel: any Channel, maxFrameLength: Int, requestHandler: (any RemotingRequestHandler)?, logger: Logger,
+    maxInflightRequests: Int = .max, partialFrameBudget: PartialFrameBudget? = nil
 ) -> EventLoopFuture<RemotingChannelHandler> {
-    let handler = RemotingChannelHandler(requestHandler: requestHandler, logger: logger)
+    let handler = RemotingChannelHandler(
+        requestHandler: requestHandler, logger: logger, maxInflightRequests: maxInflightRequests)
     return channel.eventLoop.makeCompletedFuture {
         try channel.pipeline.syncOperations.addHandlers([
             FlushCoalescingHandler(),
-            ByteToMessageHandler(RemotingFrameDecoder(maxFrameLength: maxFrameLength)),
+            ByteToMessageHandler(RemotingFrameDecoder(maxFrameLength: maxFrameLength, budget: partialFrameBudget)),
             MessageToByteHandler(RemotingCommandEncoder()),
             handler,
         ])

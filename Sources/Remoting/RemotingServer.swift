@@ -7,19 +7,22 @@ import NIOPosix
 public final class RemotingServer: Sendable {
     public let host: String
     public let requestedPort: Int
-    let maxFrameLength: Int
+    public let limits: RemotingLimits
+    /// Shared by all of this server's connections.
+    public let partialFrameBudget: PartialFrameBudget
     let handler: any RemotingRequestHandler
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
     private let channelBox = NIOLockedValueBox<(any Channel)?>(nil)
 
     public init(
-        host: String, port: Int, maxFrameLength: Int = RemotingCommand.defaultMaxFrameLength,
+        host: String, port: Int, limits: RemotingLimits = RemotingLimits(),
         handler: any RemotingRequestHandler, logger: Logger, threads: Int = System.coreCount
     ) {
         self.host = host
         self.requestedPort = port
-        self.maxFrameLength = maxFrameLength
+        self.limits = limits
+        self.partialFrameBudget = PartialFrameBudget(limitBytes: limits.partialFrameBudgetBytes)
         self.handler = handler
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
@@ -28,7 +31,8 @@ public final class RemotingServer: Sendable {
     /// Binds and starts accepting; returns the bound port (useful with port 0).
     @discardableResult
     public func start() async throws -> Int {
-        let maxFrameLength = maxFrameLength
+        let limits = limits
+        let budget = partialFrameBudget
         let handler = handler
         let logger = logger
         let channel = try await ServerBootstrap(group: group)
@@ -36,9 +40,14 @@ public final class RemotingServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelOption(
+                .writeBufferWaterMark,
+                value: .init(low: limits.writeBufferLowWaterMark, high: limits.writeBufferHighWaterMark)
+            )
             .childChannelInitializer { channel in
                 configureRemotingPipeline(
-                    channel, maxFrameLength: maxFrameLength, requestHandler: handler, logger: logger
+                    channel, maxFrameLength: limits.maxFrameLength, requestHandler: handler, logger: logger,
+                    maxInflightRequests: limits.maxInflightRequestsPerConnection, partialFrameBudget: budget
                 ).map { _ in }
             }
             .bind(host: host, port: requestedPort).get()

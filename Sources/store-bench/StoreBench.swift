@@ -2,6 +2,7 @@ import ArgumentParser
 import Broker
 import Common
 import Logging
+import NIOCore
 import Remoting
 
 #if canImport(Glibc)
@@ -48,7 +49,67 @@ struct StoreBench: AsyncParsableCommand {
                 remove(root)
             }
         }
+        try await measureReadChecks(logger: logger)
         if recoveryBytes > 0 { try await measureRecovery(logger: logger) }
+    }
+
+    /// What verifying every record on read (size, magic, lengths, body CRC, record checksum)
+    /// costs a pull: the pull path with its checks, and the checks alone over the same bytes.
+    func measureReadChecks(logger: Logger) async throws {
+        let root = try makeRoot()
+        defer { remove(root) }
+        let store = try makeStore(root: root, flush: .asyncFlush, logger: logger)
+        let messages = min(count, 100_000)
+        _ = try await append(store: store, messages: messages, concurrency: senders)
+        let clock = ContinuousClock()
+        var batches: [ByteBuffer] = []
+        var served = 0
+        let pullStart = clock.now
+        for queue in Int32(0)..<8 {
+            var offset: Int64 = 0
+            while true {
+                let result = store.getMessage(
+                    topic: "BenchTopic", queueId: queue, offset: offset, maxCount: 32, filter: nil)
+                guard result.status == .found else { break }
+                served += result.messageCount
+                offset = result.nextBeginOffset
+                batches.append(result.messages)
+            }
+        }
+        let pullSeconds = seconds(clock.now - pullStart)
+        let checkStart = clock.now
+        var checked = 0
+        for batch in batches {
+            var position = batch.readerIndex
+            while position < batch.writerIndex, let size = batch.getInteger(at: position, as: Int32.self) {
+                guard RecordScanner.problem(in: batch.getSlice(at: position, length: Int(size))!) == nil else {
+                    throw ValidationError("record at \(position) of a pull batch failed its check")
+                }
+                position += Int(size)
+                checked += 1
+            }
+        }
+        let checkSeconds = seconds(clock.now - checkStart)
+        store.shutdown()
+        guard served == messages, checked == messages else {
+            throw ValidationError("served \(served), checked \(checked) of \(messages) messages")
+        }
+        let pullMicros = pullSeconds * 1e6 / Double(served)
+        let checkMicros = checkSeconds * 1e6 / Double(checked)
+        print(
+            "store-bench: read checks size=\(size) messages=\(served) pull_us_per_msg=\(Self.twoDecimals(pullMicros)) "
+                + "check_us_per_msg=\(Self.twoDecimals(checkMicros)) "
+                + "check_share_of_pull=\(Int((checkMicros / pullMicros * 100).rounded()))%")
+    }
+
+    static func twoDecimals(_ value: Double) -> String {
+        let hundredths = Int((value * 100).rounded())
+        let fraction = hundredths % 100
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+    }
+
+    func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     func makeRoot() throws -> String {
@@ -97,8 +158,7 @@ struct StoreBench: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
-        let elapsed = clock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return seconds(clock.now - start)
     }
 
     func report(_ mode: String, concurrency: Int, messages: Int, seconds: Double) {

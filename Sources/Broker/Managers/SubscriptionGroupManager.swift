@@ -34,8 +34,8 @@ public struct SubscriptionGroupConfig: Sendable, Equatable {
         consumeEnable = json["consumeEnable"]?.bool ?? true
         consumeFromMinEnable = json["consumeFromMinEnable"]?.bool ?? true
         consumeBroadcastEnable = json["consumeBroadcastEnable"]?.bool ?? true
-        retryQueueNums = Int32(json["retryQueueNums"]?.int ?? 1)
-        retryMaxTimes = Int32(json["retryMaxTimes"]?.int ?? 16)
+        retryQueueNums = json["retryQueueNums"]?.int32 ?? 1
+        retryMaxTimes = json["retryMaxTimes"]?.int32 ?? 16
         brokerId = json["brokerId"]?.int64 ?? 0
         whichBrokerWhenConsumeSlowly = json["whichBrokerWhenConsumeSlowly"]?.int64 ?? 1
         notifyConsumerIdsChangedEnable = json["notifyConsumerIdsChangedEnable"]?.bool ?? true

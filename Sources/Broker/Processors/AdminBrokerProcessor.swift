@@ -20,10 +20,11 @@ struct AdminBrokerProcessor: Sendable {
                 code: ResponseCode.systemError, remark: "the topic[\(topic)] is conflict with system reserved words.")
         }
         let config = TopicConfig(
-            topicName: topic, readQueueNums: try request.int32("readQueueNums"),
-            writeQueueNums: try request.int32("writeQueueNums"), perm: try request.int32("perm"),
+            topicName: topic, readQueueNums: try request.int32("readQueueNums", in: 1...1024),
+            writeQueueNums: try request.int32("writeQueueNums", in: 1...1024),
+            perm: try request.int32("perm", in: 0...Permission.all),
             topicFilterType: request.optionalString("topicFilterType") ?? TopicConfig.singleTag,
-            topicSysFlag: Int32(try request.optionalInt64("topicSysFlag") ?? 0), order: request.bool("order"))
+            topicSysFlag: try request.optionalInteger("topicSysFlag", default: 0), order: request.bool("order"))
         guard config.readQueueNums > 0, config.writeQueueNums > 0, config.readQueueNums <= 1024,
             config.writeQueueNums <= 1024
         else {
@@ -103,6 +104,11 @@ struct AdminBrokerProcessor: Sendable {
             "commitLogMaxOffset": .string(String(store.commitLogMaxOffset)),
             "bootTimestamp": .string(String(broker.bootTimestamp)),
             "brokerRole": .string(broker.config.brokerRole.rawValue),
+            // Not in RocketMQ's table: the record checks of reads and of the scrubber.
+            "commitLogDamagedRecords": .string(String(store.damage.count)),
+            "commitLogLastDamage": .string(store.damage.latest ?? ""),
+            "commitLogScrubbedBytes": .string(String(store.scrubProgress.bytes)),
+            "commitLogScrubPasses": .string(String(store.scrubProgress.passes)),
             // Not in RocketMQ's table: lets a fault-injecting tool on the same machine find the process.
             "pid": .string(String(getpid())),
         ]
@@ -119,11 +125,12 @@ struct AdminBrokerProcessor: Sendable {
         let topic = try request.string("topic")
         let key = try request.string("key")
         let uniqueOnly = request.bool("_UNIQUE_KEY_QUERY")
-        let maxNum = uniqueOnly ? broker.config.defaultQueryMaxNum : Int(try request.int32("maxNum"))
+        let maxNum = uniqueOnly ? broker.config.defaultQueryMaxNum : Int(try request.int32("maxNum", in: 0...Int32.max))
         let begin = try request.int64("beginTimestamp")
         let end = try request.int64("endTimestamp")
         let found = broker.store.queryMessages(
-            topic: topic, key: key, maxCount: max(1, maxNum), beginMillis: begin, endMillis: end,
+            topic: topic, key: key, maxCount: min(max(1, maxNum), Self.maxQueryResults), beginMillis: begin,
+            endMillis: end,
             uniqueKeyOnly: uniqueOnly)
         let fields = [
             "indexLastUpdateTimestamp": String(found.lastUpdateTimestamp),
@@ -137,12 +144,20 @@ struct AdminBrokerProcessor: Sendable {
         return request.response(code: ResponseCode.success, fields: fields, body: found.messages)
     }
 
+    /// Most messages one QUERY_MESSAGE returns (RocketMQ's `maxMsgsNumBatch`).
+    static let maxQueryResults = 64
+
     func viewMessageById(_ request: RemotingCommand) throws -> RemotingCommand {
         let offset = try request.int64("offset")
-        guard let record = broker.store.readRecord(atCommitLogOffset: offset) else {
+        do {
+            return request.response(
+                code: ResponseCode.success, body: try broker.store.readRecord(atCommitLogOffset: offset))
+        } catch .outOfRange {
             return request.response(
                 code: ResponseCode.systemError, remark: "can not find message by the offset, \(offset)")
+        } catch {
+            broker.store.reportDamage(error, queue: nil)
+            return request.response(code: ResponseCode.systemError, remark: "message at offset \(offset): \(error)")
         }
-        return request.response(code: ResponseCode.success, body: record)
     }
 }

@@ -12,6 +12,12 @@ struct ClientManageProcessor: Sendable {
         guard let heartbeat = HeartbeatData(json: try JSONValue.parse(request.bodyBytes)) else {
             return request.response(code: ResponseCode.systemError, remark: "bad heartbeat body: no clientID")
         }
+        for group in heartbeat.consumers.map(\.groupName) + heartbeat.producerGroups {
+            if let problem = SystemTopics.validateGroup(group) {
+                broker.logger.warning("heartbeat from \(connection.remoteAddress) refused: \(problem)")
+                return request.response(code: ResponseCode.systemError, remark: problem)
+            }
+        }
         let client = ClientChannelInfo(
             connection: connection, clientId: heartbeat.clientID, language: request.language, version: request.version,
             lastUpdateMillis: currentTimeMillis())

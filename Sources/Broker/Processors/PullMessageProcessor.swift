@@ -11,10 +11,13 @@ struct PullMessageProcessor: Sendable {
         let topic = try request.string("topic")
         let queueId = try request.int32("queueId")
         let queueOffset = try request.int64("queueOffset")
-        let maxMsgNums = Int(try request.int32("maxMsgNums"))
+        let maxMsgNums = Int(try request.int32("maxMsgNums", in: 0...Int32.max))
         let sysFlag = try request.int32("sysFlag")
-        let commitOffset = try request.optionalInt64("commitOffset") ?? -1
-        let suspendTimeoutMillis = try request.optionalInt64("suspendTimeoutMillis") ?? 0
+        let commitOffset = try request.optionalInteger("commitOffset", default: Int64(-1))
+        // A hold longer than the longest a client waits for an answer only pins memory.
+        let suspendTimeoutMillis = min(
+            try request.optionalInteger("suspendTimeoutMillis", default: Int64(0), in: 0...Int64.max),
+            Self.maxSuspendMillis)
 
         let config = broker.config
         guard Permission.isReadable(config.brokerPermission) else {
@@ -67,7 +70,7 @@ struct PullMessageProcessor: Sendable {
 
         let mayHold = sysFlag & PullSysFlag.suspend != 0
         let holdMillis = config.longPollingEnable ? suspendTimeoutMillis : Int64(config.shortPollingTimeMills)
-        let deadline = currentTimeMillis() + holdMillis
+        let deadline = currentTimeMillis().saturatingAdding(holdMillis)
         let key = TopicQueueKey(topic, queueId)
         while true {
             let result = broker.store.getMessage(
@@ -85,13 +88,17 @@ struct PullMessageProcessor: Sendable {
         }
     }
 
+    /// The longest a pull is held (RocketMQ clients ask for 15 to 20 s).
+    static let maxSuspendMillis: Int64 = 60_000
+
     func response(_ request: RemotingCommand, _ result: GetMessageResult, _ code: Int32) -> RemotingCommand {
         let fields = [
             "nextBeginOffset": String(result.nextBeginOffset), "minOffset": String(result.minOffset),
             "maxOffset": String(result.maxOffset), "suggestWhichBrokerId": "0",
         ]
+        let remark = result.damage.map { "\(result.status.rawValue): \($0); skip to nextBeginOffset" }
         return request.response(
-            code: code, remark: result.status.rawValue, fields: fields,
+            code: code, remark: remark ?? result.status.rawValue, fields: fields,
             body: code == ResponseCode.success ? result.messages : nil)
     }
 
@@ -99,7 +106,7 @@ struct PullMessageProcessor: Sendable {
     static func responseCode(for result: GetMessageResult, requestedOffset: Int64) -> Int32 {
         switch result.status {
         case .found: ResponseCode.success
-        case .noMatchedMessage, .messageWasRemoving: ResponseCode.pullRetryImmediately
+        case .noMatchedMessage, .messageWasRemoving, .messageDamaged: ResponseCode.pullRetryImmediately
         case .noMatchedLogicQueue, .noMessageInQueue:
             requestedOffset != 0 ? ResponseCode.pullOffsetMoved : ResponseCode.pullNotFound
         case .offsetFoundNull, .offsetOverflowOne: ResponseCode.pullNotFound

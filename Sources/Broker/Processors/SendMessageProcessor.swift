@@ -141,6 +141,15 @@ struct SendMessageProcessor: Sendable {
         if message.body.count > broker.config.maxMessageSize {
             return "message body size \(message.body.count) exceeds maxMessageSize \(broker.config.maxMessageSize)"
         }
+        // A body flagged compressed that does not inflate would make every consumer of the
+        // topic fail (the stock C++ consumer aborts): refuse it. Only flagged bodies pay.
+        if message.sysFlag & MessageSysFlag.compressed != 0 {
+            do {
+                _ = try Zlib.inflatedLength(message.body, limit: broker.config.maxMessageSize)
+            } catch {
+                return "the body is flagged compressed but is not zlib data within maxMessageSize: \(error)"
+            }
+        }
         if StoredMessageCodec.storedPropertiesLength(message.properties) > MessageExt.maxPropertiesLength {
             return "message properties exceed \(MessageExt.maxPropertiesLength) bytes"
         }
@@ -183,7 +192,7 @@ struct SendMessageProcessor: Sendable {
     // MARK: CONSUMER_SEND_MSG_BACK
 
     func consumerSendMessageBack(_ request: RemotingCommand) async throws -> RemotingCommand {
-        let offset = try request.int64("offset")
+        let offset = try request.int64("offset", in: 0...Int64.max)
         let group = try request.string("group")
         let delayLevel = try request.int32("delayLevel")
         guard let groupConfig = broker.subscriptionGroups.findOrCreate(group) else {
@@ -212,10 +221,11 @@ struct SendMessageProcessor: Sendable {
         message.properties[MessageConst.originMessageId] =
             original.properties[MessageConst.originMessageId] ?? original.offsetMessageId
         var maxTimes = groupConfig.retryMaxTimes
-        if request.version >= 121, let headerMax = try request.optionalInt64("maxReconsumeTimes") {
-            maxTimes = Int32(truncatingIfNeeded: headerMax)
+        if request.version >= 121, request.optionalString("maxReconsumeTimes") != nil {
+            maxTimes = try request.optionalInteger("maxReconsumeTimes", default: maxTimes, in: -1...Int32.max)
         }
-        message.reconsumeTimes = original.reconsumeTimes + 1
+        // Stored values are as untrusted as wire values: saturate, never trap.
+        message.reconsumeTimes = original.reconsumeTimes.saturatingAdding(1)
         message.storeTimestamp = currentTimeMillis()
         message.properties[MessageConst.delayTimeLevel] = nil
         message.properties.removeValue(forKey: MessageConst.realTopic)
@@ -225,7 +235,7 @@ struct SendMessageProcessor: Sendable {
         } else {
             message.topic = retryTopic
             message.queueId = Int32.random(in: 0..<max(1, retryConfig.writeQueueNums))
-            let level = delayLevel == 0 ? 3 + original.reconsumeTimes : delayLevel
+            let level = delayLevel == 0 ? original.reconsumeTimes.saturatingAdding(3) : delayLevel
             message.properties[MessageConst.delayTimeLevel] = String(level)
             message = broker.applyDelayLevel(message)
         }

@@ -33,14 +33,17 @@ struct SendMessageRequestHeader: Sendable {
         producerGroup = try request.string(key("producerGroup"))
         topic = try request.string(key("topic"))
         defaultTopic = try request.string(key("defaultTopic"))
-        defaultTopicQueueNums = try request.int32(key("defaultTopicQueueNums"))
+        defaultTopicQueueNums = try request.int32(key("defaultTopicQueueNums"), in: 0...Int32.max)
         queueId = try request.int32(key("queueId"))
         sysFlag = try request.int32(key("sysFlag"))
         bornTimestamp = try request.int64(key("bornTimestamp"))
         flag = try request.int32(key("flag"))
         properties = MessageProperties.decode(request.extFields[key("properties")] ?? "")
-        reconsumeTimes = Int32(try request.optionalInt64(key("reconsumeTimes")) ?? 0)
-        maxReconsumeTimes = try request.optionalInt64(key("maxReconsumeTimes")).map { Int32(truncatingIfNeeded: $0) }
+        reconsumeTimes = try request.optionalInteger(key("reconsumeTimes"), default: 0, in: 0...Int32.max)
+        let maxTimesKey = key("maxReconsumeTimes")
+        maxReconsumeTimes =
+            request.optionalString(maxTimesKey) == nil
+            ? nil : try request.optionalInteger(maxTimesKey, default: 0, in: -1...Int32.max)
         batch = request.bool(key("batch")) || request.code == RequestCode.sendBatchMessage
     }
 }

@@ -74,6 +74,18 @@ public struct CommitLog: CommitLogStorage {
         return nil
     }
 
+    public func location(of offset: Int64) -> String {
+        guard let file = files.file(containing: offset) else {
+            return "\(files.directory) (no segment holds \(offset))"
+        }
+        return "\(file.path) (position \(offset - file.fileFromOffset))"
+    }
+
+    /// Where the sealed segments end: every segment but the one being written.
+    public var sealedOffset: Int64 {
+        files.files.dropLast().last.map { $0.fileFromOffset + Int64(files.fileSize) } ?? minOffset
+    }
+
     public func flush() throws { try files.flush() }
 
     public mutating func truncate(to offset: Int64) throws {

@@ -17,8 +17,12 @@ public protocol CommitLogStorage: Sendable {
     var maxOffset: Int64 { get }
     var dispatchableOffset: Int64 { get }
     var minOffset: Int64 { get }
+    /// The end of the sealed segments (no longer written): what the scrubber verifies.
+    var sealedOffset: Int64 { get }
     /// The next record at or after `offset`, or nil at the end (skips end-of-segment fillers).
     func nextRecord(at offset: Int64) throws -> (offset: Int64, record: ByteBuffer)?
+    /// The file holding `offset` and the position in it, for log lines about damage.
+    func location(of offset: Int64) -> String
     /// Makes everything appended durable (fsync).
     func flush() throws
     /// Where durability has reached.

@@ -71,7 +71,27 @@ public struct ConsumeQueue: Sendable {
         var buffer = ByteBuffer()
         entry.write(into: &buffer)
         try file.append(buffer)
-        maxPhysicalOffset = entry.commitLogOffset + Int64(entry.messageSize)
+        maxPhysicalOffset = max(maxPhysicalOffset, entry.commitLogOffset + Int64(entry.messageSize))
+    }
+
+    /// Recovery met a record of this queue past `maxOffset` because records before it were
+    /// damaged and skipped: fills the missing queue offsets with holes (size 0, pointing at the
+    /// damaged record), which reads report as damage and consumers skip. At most `limit`.
+    public mutating func fillHoles(upTo queueOffset: Int64, damagedAt commitLogOffset: Int64, limit: Int64) throws
+        -> Int64
+    {
+        let missing = queueOffset - maxOffset
+        guard missing > 0, !files.files.isEmpty else { return 0 }
+        guard missing <= limit else {
+            throw StoreError.corruptRecord(
+                path: files.directory, offset: commitLogOffset,
+                reason: "queue \(topic)/\(queueId) would need \(missing) holes before queue offset \(queueOffset)")
+        }
+        for offset in maxOffset..<queueOffset {
+            try append(
+                ConsumeQueueEntry(commitLogOffset: commitLogOffset, messageSize: 0, tagsCode: 0), queueOffset: offset)
+        }
+        return missing
     }
 
     public func entries(from queueOffset: Int64, maxCount: Int) throws -> [ConsumeQueueEntry] {

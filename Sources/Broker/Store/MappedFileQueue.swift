@@ -49,9 +49,9 @@ public struct MappedFileQueue: Sendable {
     }
 
     public func read(offset: Int64, count: Int) throws -> ByteBuffer {
-        guard let file = file(containing: offset) else { throw StoreError.outOfRange(offset: offset) }
+        guard count > 0, let file = file(containing: offset) else { throw StoreError.outOfRange(offset: offset) }
         let position = Int(offset - file.fileFromOffset)
-        guard position + count <= file.wrotePosition else { throw StoreError.outOfRange(offset: offset + Int64(count)) }
+        guard count <= file.wrotePosition - position else { throw StoreError.outOfRange(offset: offset + Int64(count)) }
         return try file.read(at: position, count: count)
     }
 

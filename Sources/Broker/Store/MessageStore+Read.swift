@@ -54,7 +54,7 @@ extension MessageStore {
             let wanted = min(maxCount, config.maxTransferCountOnMessageInMemory)
             // Tag filters may skip entries: scan ahead up to 16,000 bytes of the ConsumeQueue, as RocketMQ.
             let filtering = filter.map { !$0.matchesAll } ?? false
-            let scanLimit = filtering ? max(16_000 / ConsumeQueueEntry.size, maxCount * 20) : wanted
+            let scanLimit = filtering ? max(16_000 / ConsumeQueueEntry.size, wanted * 20) : wanted
             let entries: [ConsumeQueueEntry]
             do {
                 entries = try queue.entries(from: offset, maxCount: scanLimit)
@@ -65,6 +65,7 @@ extension MessageStore {
             }
             var scanned = 0
             var selected: [ConsumeQueueEntry] = []
+            var selectedOffsets: [Int64] = []
             var selectedBytes = 0
             let commitLogMin = state.commitLog.minOffset
             for entry in entries {
@@ -81,68 +82,131 @@ extension MessageStore {
                 }
                 if let filter, !filter.matches(tagsCode: entry.tagsCode) { continue }
                 selected.append(entry)
+                selectedOffsets.append(offset + Int64(scanned - 1))
                 selectedBytes += Int(entry.messageSize)
             }
-            readRecords(selected, from: state.commitLog, into: &result, queue: "\(topic)-\(queueId)")
+            if let damage = readRecords(selected, from: state.commitLog, into: &result) {
+                // Serve what came before the damaged record; a pull that starts at it is told so
+                // and skips it (PULL_RETRY_IMMEDIATELY with the next offset, as for a filtered one).
+                if result.messageCount > 0 {
+                    result.nextBeginOffset = selectedOffsets[damage.index]
+                    result.status = .found
+                } else {
+                    result.nextBeginOffset = selectedOffsets[damage.index] + 1
+                    result.status = .messageDamaged
+                    result.damage = "\(damage.error)"
+                }
+                reportDamage(damage.error, queue: "\(topic)-\(queueId)")
+                return result
+            }
             result.nextBeginOffset = offset + Int64(scanned)
             if result.messageCount > 0 { result.status = .found }
             return result
         }
     }
 
-    /// Appends the records of `entries` to `result`; adjacent records (a queue written alone is
-    /// one run) are read in one call, split where the CommitLog cannot serve a run whole.
+    /// Appends the verified records of `entries` to `result`, in order, up to the first one that
+    /// is damaged, unreadable or a hole (returned with its index). Adjacent records (a queue
+    /// written alone is one run) are read in one call, then checked one by one.
     func readRecords(
-        _ entries: [ConsumeQueueEntry], from commitLog: any CommitLogStorage, into result: inout GetMessageResult,
-        queue: String
-    ) {
+        _ entries: [ConsumeQueueEntry], from commitLog: any CommitLogStorage, into result: inout GetMessageResult
+    ) -> (index: Int, error: StoreError)? {
+        func damage(_ index: Int, _ reason: String) -> (index: Int, error: StoreError) {
+            let offset = entries[index].commitLogOffset
+            return (index, .corruptRecord(path: commitLog.location(of: offset), offset: offset, reason: reason))
+        }
         var runStart = 0
         while runStart < entries.count {
+            // Size 0 is a hole recovery left where a damaged record was.
+            guard entries[runStart].messageSize > 0 else { return damage(runStart, "lost to damage") }
             var runEnd = runStart + 1
             var length = Int(entries[runStart].messageSize)
-            while runEnd < entries.count,
+            while runEnd < entries.count, entries[runEnd].messageSize > 0,
                 entries[runEnd].commitLogOffset == entries[runStart].commitLogOffset + Int64(length)
             {
                 length += Int(entries[runEnd].messageSize)
                 runEnd += 1
             }
-            if runEnd - runStart > 1,
-                var bytes = try? commitLog.read(offset: entries[runStart].commitLogOffset, size: length)
-            {
-                result.messages.writeBuffer(&bytes)
-                result.messageCount += runEnd - runStart
-            } else {
-                for entry in entries[runStart..<runEnd] {
-                    do {
-                        var record = try commitLog.read(offset: entry.commitLogOffset, size: Int(entry.messageSize))
-                        result.messages.writeBuffer(&record)
-                        result.messageCount += 1
-                    } catch {
-                        logger.error("reading CommitLog at \(entry.commitLogOffset) for \(queue) failed: \(error)")
-                        result.status = .messageWasRemoving
-                    }
-                }
+            let run: ByteBuffer
+            do {
+                run = try commitLog.read(offset: entries[runStart].commitLogOffset, size: length)
+            } catch {
+                return (runStart, Self.readError(error, at: entries[runStart].commitLogOffset, in: commitLog))
             }
+            var intact = 0
+            var found: (index: Int, error: StoreError)?
+            for index in runStart..<runEnd {
+                let size = Int(entries[index].messageSize)
+                if let problem = RecordScanner.problem(in: run.getSlice(at: run.readerIndex + intact, length: size)!) {
+                    found = damage(index, problem)
+                    break
+                }
+                intact += size
+            }
+            // The records before a damaged one are served.
+            var verified = run.getSlice(at: run.readerIndex, length: intact)!
+            result.messages.writeBuffer(&verified)
+            result.messageCount += (found?.index ?? runEnd) - runStart
+            if let found { return found }
             runStart = runEnd
         }
+        return nil
     }
 
-    /// The stored record at a CommitLog offset.
+    static func readError(_ error: any Error, at offset: Int64, in commitLog: any CommitLogStorage) -> StoreError {
+        if let error = error as? StoreError { return error }
+        return .corruptRecord(path: commitLog.location(of: offset), offset: offset, reason: "unreadable: \(error)")
+    }
+
+    /// The stored record at a CommitLog offset, decoded; nil (with a log line) when it is absent,
+    /// damaged or unreadable.
     public func lookMessage(atCommitLogOffset offset: Int64) -> MessageExt? {
-        guard var record = readRecord(atCommitLogOffset: offset) else { return nil }
-        return try? StoredMessageCodec.decode(from: &record)
-    }
-
-    public func readRecord(atCommitLogOffset offset: Int64) -> ByteBuffer? {
-        state.withLock { state in
-            guard offset >= state.commitLog.minOffset, offset + 4 <= state.commitLog.maxOffset,
-                var head = try? state.commitLog.read(offset: offset, size: 4),
-                let size = head.readInteger(as: Int32.self),
-                size >= Int32(StoredMessageCodec.fixedLength)
-            else { return nil }
-            return try? state.commitLog.read(offset: offset, size: Int(size))
+        do {
+            var record = try readRecord(atCommitLogOffset: offset)
+            return try StoredMessageCodec.decode(from: &record)
+        } catch let error as StoreError {
+            if case .outOfRange = error { return nil }
+            reportDamage(error, queue: nil)
+            return nil
+        } catch {
+            reportDamage(
+                .corruptRecord(path: commitLogLocation(of: offset), offset: offset, reason: "\(error)"), queue: nil)
+            return nil
         }
     }
+
+    /// The stored record at a CommitLog offset, verified against its checksums. Offsets and
+    /// sizes are checked before any arithmetic, so a hostile offset cannot trap.
+    public func readRecord(atCommitLogOffset offset: Int64) throws(StoreError) -> ByteBuffer {
+        try state.withLock { state throws(StoreError) -> ByteBuffer in
+            let commitLog = state.commitLog
+            guard offset >= commitLog.minOffset, offset < commitLog.maxOffset,
+                commitLog.maxOffset - offset >= Int64(StoredMessageCodec.fixedLength)
+            else { throw .outOfRange(offset: offset) }
+            let head: ByteBuffer
+            do {
+                head = try commitLog.read(offset: offset, size: 4)
+            } catch {
+                throw Self.readError(error, at: offset, in: commitLog)
+            }
+            let size = Int(head.getInteger(at: head.readerIndex, as: Int32.self) ?? 0)
+            guard size >= StoredMessageCodec.fixedLength, Int64(size) <= commitLog.maxOffset - offset else {
+                throw .corruptRecord(path: commitLog.location(of: offset), offset: offset, reason: "size \(size)")
+            }
+            let record: ByteBuffer
+            do {
+                record = try commitLog.read(offset: offset, size: size)
+            } catch {
+                throw Self.readError(error, at: offset, in: commitLog)
+            }
+            if let problem = RecordScanner.problem(in: record) {
+                throw .corruptRecord(path: commitLog.location(of: offset), offset: offset, reason: problem)
+            }
+            return record
+        }
+    }
+
+    func commitLogLocation(of offset: Int64) -> String { state.withLock { $0.commitLog.location(of: offset) } }
 
     public func consumeQueueEntry(_ topic: String, _ queueId: Int32, at queueOffset: Int64) -> ConsumeQueueEntry? {
         state.withLock { try? $0.consumeQueues[TopicQueueKey(topic, queueId)]?.entry(at: queueOffset) }
@@ -151,7 +215,7 @@ extension MessageStore {
     /// Store timestamp of the message at a queue offset, or nil.
     public func storeTime(_ topic: String, _ queueId: Int32, at queueOffset: Int64) -> Int64? {
         guard let entry = consumeQueueEntry(topic, queueId, at: queueOffset),
-            let record = readRecord(atCommitLogOffset: entry.commitLogOffset)
+            let record = verifiedRecord(atCommitLogOffset: entry.commitLogOffset)
         else { return nil }
         return record.getInteger(at: record.readerIndex + StoredMessageCodec.storeTimestampPosition, as: Int64.self)
     }
@@ -171,6 +235,17 @@ extension MessageStore {
         return low
     }
 
+    /// `readRecord`, with damage reported (once per offset) and an absent record as nil.
+    func verifiedRecord(atCommitLogOffset offset: Int64) -> ByteBuffer? {
+        do {
+            return try readRecord(atCommitLogOffset: offset)
+        } catch {
+            if case .outOfRange = error { return nil }
+            reportDamage(error, queue: nil)
+            return nil
+        }
+    }
+
     public var queueKeys: [TopicQueueKey] { state.withLock { Array($0.consumeQueues.keys) } }
 
     /// Messages of `topic` whose KEYS contain `key` or whose UNIQ_KEY is `key` (only the latter when
@@ -188,7 +263,7 @@ extension MessageStore {
         var messages = ByteBuffer()
         var count = 0
         for offset in offsets {
-            guard var record = readRecord(atCommitLogOffset: offset) else { continue }
+            guard var record = verifiedRecord(atCommitLogOffset: offset) else { continue }
             var copy = record
             // Hash collisions and stale entries: keep only exact matches.
             guard let message = try? StoredMessageCodec.decode(from: &copy, readBody: false), message.topic == topic,

@@ -27,8 +27,10 @@ extension MessageStore {
             let clock = ContinuousClock()
             let began = clock.now
             let end: Int64
+            var cleanStop = false
             if !crashed, let checkpoint, try local.load(end: checkpoint) {
                 end = checkpoint
+                cleanStop = true
                 logger.info("clean restart: CommitLog ends at \(end) (checkpoint), no scan")
             } else if !crashed, checkpoint == nil, Directories.list(config.storePathCommitLog).isEmpty {
                 end = try local.recover()
@@ -55,26 +57,63 @@ extension MessageStore {
                     reputFrom = max(reputFrom, consumeQueue.maxPhysicalOffset)
                 }
             }
-            if config.messageIndexEnable {
-                // The index may lag the queues (or be new): re-dispatch from where it ends.
+            if config.messageIndexEnable, !cleanStop {
+                // After a crash the index may lag the queues: re-dispatch from where it ends. (A
+                // clean stop flushed it whole; its last key may lie far back when few messages
+                // have keys, and re-reading from there would be a full scan.)
                 reputFrom = min(reputFrom, max(local.minOffset, state.index.indexedThrough ?? local.minOffset))
             }
-            var redispatched = 0
-            var offset = reputFrom
-            while let (at, record) = try state.commitLog.nextRecord(at: offset) {
-                var buffer = record
-                let message = try StoredMessageCodec.decode(from: &buffer, readBody: false)
-                let request = dispatchRequest(for: message, at: at, size: Int32(record.readableBytes))
-                try dispatch(request, state: &state)
-                state.queueOffsets[TopicQueueKey(message.topic, message.queueId)] = message.queueOffset + 1
-                offset = at + Int64(record.readableBytes)
-                redispatched += 1
-            }
+            let (redispatched, skipped) = try redispatch(from: reputFrom, end: end, state: &state)
             logger.info(
-                "store recovered: CommitLog [\(local.minOffset), \(end)), \(state.consumeQueues.count) queues, \(redispatched) records re-dispatched"
+                "store recovered: CommitLog [\(local.minOffset), \(end)), \(state.consumeQueues.count) queues, \(redispatched) records re-dispatched, \(skipped) damaged records skipped"
             )
         }
         try AtomicFile.write("\(currentTimeMillis())\n", to: abortPath)
+    }
+
+    /// Re-dispatches the records from `offset` on. A damaged record in the middle of the log
+    /// (found after a clean stop, so not a torn tail) is reported and skipped, never a reason to
+    /// refuse to start; queues that lack it get a hole in its place.
+    func redispatch(from start: Int64, end: Int64, state: inout StoreState) throws -> (dispatched: Int, skipped: Int) {
+        var dispatched = 0
+        var damagedOffsets: [Int64] = []
+        var offset = start
+        while offset < end {
+            let next: (offset: Int64, record: ByteBuffer)?
+            do {
+                next = try state.commitLog.nextRecord(at: offset)
+            } catch {
+                // A damaged size word: nothing after it in this segment can be found.
+                reportDamage(Self.readError(error, at: offset, in: state.commitLog), queue: nil)
+                damagedOffsets.append(offset)
+                offset = CommitLogScrubber.nextSegmentStart(after: offset, segmentSize: config.mappedFileSizeCommitLog)
+                continue
+            }
+            guard let (at, record) = next else { break }
+            offset = at + Int64(record.readableBytes)
+            var buffer = record
+            let problem = RecordScanner.problem(in: record)
+            guard problem == nil, let message = try? StoredMessageCodec.decode(from: &buffer, readBody: false) else {
+                let reason = problem ?? "does not decode"
+                reportDamage(
+                    .corruptRecord(path: state.commitLog.location(of: at), offset: at, reason: reason), queue: nil)
+                damagedOffsets.append(at)
+                continue
+            }
+            let key = TopicQueueKey(message.topic, message.queueId)
+            if let lastDamaged = damagedOffsets.last, var queue = state.consumeQueues[key] {
+                let holes = try queue.fillHoles(
+                    upTo: message.queueOffset, damagedAt: lastDamaged, limit: Int64(damagedOffsets.count))
+                if holes > 0 {
+                    logger.warning("queue \(key): \(holes) offsets before \(message.queueOffset) lost to damage")
+                }
+                state.consumeQueues[key] = queue
+            }
+            try dispatch(dispatchRequest(for: message, at: at, size: Int32(record.readableBytes)), state: &state)
+            state.queueOffsets[key] = message.queueOffset + 1
+            dispatched += 1
+        }
+        return (dispatched, damagedOffsets.count)
     }
 
     /// Clean stop: flush everything, record where the CommitLog ends, remove the abort marker.

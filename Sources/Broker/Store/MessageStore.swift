@@ -23,6 +23,8 @@ public struct MessageStoreConfig: Sendable {
     public var messageIndexEnable = true
     public var maxHashSlotNum = 5_000_000
     public var maxIndexNum = 20_000_000
+    /// How fast the scrubber verifies sealed CommitLog segments; 0 turns it off.
+    public var commitLogScrubBytesPerSecond = 4 * 1024 * 1024
 
     public var storePathConsumeQueue: String { storePathRootDir + "/consumequeue" }
     public var storePathIndex: String { storePathRootDir + "/index" }
@@ -45,6 +47,9 @@ public final class MessageStore: Sendable {
     let ioErrorEpisode = Mutex<String?>(nil)
     /// Called (outside the lock) with the queues that received messages: wakes long polls.
     let arrivalListener: @Sendable ([TopicQueueKey]) -> Void
+    /// Damaged records met by reads or the scrubber.
+    public let damage = DamageRegistry()
+    public let scrubProgress = CommitLogScrubber.Progress()
 
     struct StoreState: ~Copyable {
         var commitLog: any CommitLogStorage

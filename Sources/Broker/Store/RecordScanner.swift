@@ -5,7 +5,7 @@ import Remoting
 /// Validates CommitLog records in large sequential reads (recovery must read a 1 GiB log in
 /// seconds): size bounds, magic code, the lengths inside the record, the body CRC and the
 /// whole-record checksum.
-struct RecordScanner {
+public struct RecordScanner {
     static let chunkSize = 8 * 1024 * 1024
 
     /// Where the valid records of `file` end, scanning from `position`: the segment size when it
@@ -37,9 +37,17 @@ struct RecordScanner {
     }
 
     /// Checks one record's internal lengths, its body CRC and its record checksum without decoding it.
-    static func isValid(_ record: ByteBuffer) -> Bool {
+    static func isValid(_ record: ByteBuffer) -> Bool { problem(in: record) == nil }
+
+    /// What is wrong with one record (its size word, magic code, internal lengths, body CRC and
+    /// whole-record checksum), or nil when it is intact.
+    public static func problem(in record: ByteBuffer) -> String? {
         let base = record.readerIndex
         let size = record.readableBytes
+        guard size >= StoredMessageCodec.fixedLength, record.getInteger(at: base, as: Int32.self) == Int32(size) else {
+            return "size word does not match the record's \(size) bytes"
+        }
+        guard record.getInteger(at: base + 4, as: Int32.self) == MessageExt.magicCode else { return "bad magic code" }
         guard let crc = record.getInteger(at: base + 8, as: Int32.self),
             let bodyLength = record.getInteger(at: base + 84, as: Int32.self), bodyLength >= 0,
             88 + Int(bodyLength) + 1 <= size,
@@ -48,8 +56,10 @@ struct RecordScanner {
             let propertiesLength = record.getInteger(
                 at: base + 89 + Int(bodyLength) + Int(topicLength), as: Int16.self),
             propertiesLength >= 0, 91 + Int(bodyLength) + Int(topicLength) + Int(propertiesLength) == size
-        else { return false }
+        else { return "inner lengths do not add up to the record's \(size) bytes" }
         let body = record.getSlice(at: base + 88, length: Int(bodyLength))!
-        return CRC32.masked(body.readableBytesView) == crc && StoredMessageCodec.hasValidRecordCRC(record)
+        guard CRC32.masked(body.readableBytesView) == crc else { return "body CRC mismatch" }
+        guard StoredMessageCodec.hasValidRecordCRC(record) else { return "record checksum mismatch" }
+        return nil
     }
 }

@@ -48,6 +48,8 @@ public enum GetMessageStatus: String, Sendable {
     case offsetTooSmall = "OFFSET_TOO_SMALL"
     case noMatchedLogicQueue = "NO_MATCHED_LOGIC_QUEUE"
     case noMessageInQueue = "NO_MESSAGE_IN_QUEUE"
+    /// The record at the requested offset failed its checksum; nothing is served for it.
+    case messageDamaged = "MESSAGE_DAMAGED"
 }
 
 public struct GetMessageResult: Sendable {
@@ -58,6 +60,8 @@ public struct GetMessageResult: Sendable {
     /// Stored records back to back, exactly as in the CommitLog.
     public var messages = ByteBuffer()
     public var messageCount = 0
+    /// What was wrong with the record at the requested offset (`messageDamaged`).
+    public var damage: String?
 }
 
 /// A record's facts needed to build its ConsumeQueue entry (`DispatchRequest`).

@@ -37,10 +37,10 @@ public struct TopicConfig: Sendable, Equatable {
     public init?(json: JSONValue) {
         guard let name = json["topicName"]?.text else { return nil }
         self.init(
-            topicName: name, readQueueNums: Int32(json["readQueueNums"]?.int ?? 16),
-            writeQueueNums: Int32(json["writeQueueNums"]?.int ?? 16), perm: Int32(json["perm"]?.int ?? 6),
+            topicName: name, readQueueNums: json["readQueueNums"]?.int32 ?? 16,
+            writeQueueNums: json["writeQueueNums"]?.int32 ?? 16, perm: json["perm"]?.int32 ?? 6,
             topicFilterType: json["topicFilterType"]?.text ?? TopicConfig.singleTag,
-            topicSysFlag: Int32(json["topicSysFlag"]?.int ?? 0), order: json["order"]?.bool ?? false)
+            topicSysFlag: json["topicSysFlag"]?.int32 ?? 0, order: json["order"]?.bool ?? false)
     }
 
     /// `TopicConfig.encode()`: the compressed registration's form, `name read write perm filterType`.

@@ -25,10 +25,10 @@ public struct QueueData: Sendable, Equatable {
     public init?(json: JSONValue) {
         guard let brokerName = json["brokerName"]?.text else { return nil }
         self.init(
-            brokerName: brokerName, readQueueNums: Int32(json["readQueueNums"]?.int ?? 0),
-            writeQueueNums: Int32(json["writeQueueNums"]?.int ?? 0), perm: Int32(json["perm"]?.int ?? 0),
+            brokerName: brokerName, readQueueNums: json["readQueueNums"]?.int32 ?? 0,
+            writeQueueNums: json["writeQueueNums"]?.int32 ?? 0, perm: json["perm"]?.int32 ?? 0,
             // Java <= 4.8 spells it topicSynFlag.
-            topicSysFlag: Int32((json["topicSysFlag"] ?? json["topicSynFlag"])?.int ?? 0))
+            topicSysFlag: (json["topicSysFlag"] ?? json["topicSynFlag"])?.int32 ?? 0)
     }
 }
 
