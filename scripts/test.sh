@@ -18,5 +18,7 @@ swift test > .build/swift-test.log 2>&1 || status=$?
 # Failures in full, then the runner's summary line.
 grep -E "✘|error:|Test run with" .build/swift-test.log || tail -n 30 .build/swift-test.log
 [ "$status" -eq 0 ] || exit "$status"
+echo "== fuzz (libFuzzer: frames and header numbers)"
+./scripts/fuzz.sh 20
 echo "== end-to-end (stock C++ client)"
 RMQ_BIN_DIR="$(swift build --show-bin-path)" python3 -m pytest -q -p no:cacheprovider Tests/e2e "$@"

@@ -82,6 +82,10 @@ public enum CRC32 {
         return UInt32(truncatingIfNeeded: value)
     }
 
+    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        UInt32(truncatingIfNeeded: crc32(0, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), uInt(bytes.count)))
+    }
+
     /// RocketMQ stores `crc & 0x7FFFFFFF` so the value fits a positive Java int.
     public static func masked<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Int32 {
         Int32(bitPattern: checksum(bytes) & 0x7FFF_FFFF)

@@ -131,6 +131,12 @@ public final class NameServerProcessor: RemotingRequestHandler {
                 body = parsed
             }
         }
+        // Routes go to every client: a topic name a broker could not have accepted stays out.
+        if let invalid = body?.topicConfigTable.keys.filter({ SystemTopics.validate($0) != nil }), !invalid.isEmpty {
+            logger.warning(
+                "REGISTER_BROKER from \(connection.remoteAddress): \(invalid.count) topics with invalid names ignored")
+            for topic in invalid { body?.topicConfigTable[topic] = nil }
+        }
         let registration = RegisterBrokerRequest(
             clusterName: try request.string("clusterName"), brokerAddr: try request.string("brokerAddr"),
             brokerName: try request.string("brokerName"), brokerId: try request.int64("brokerId", in: 0...Int64.max),

@@ -33,7 +33,14 @@ extension RemotingCommand {
     public func optionalInteger<Value: FixedWidthInteger & Sendable>(
         _ key: String, default defaultValue: Value, in range: ClosedRange<Value> = Value.min...Value.max
     ) throws(HeaderError) -> Value {
-        guard let text = extFields[key], !text.isEmpty else { return defaultValue }
+        try optionalInteger(key, in: range) ?? defaultValue
+    }
+
+    /// An integer field that may be absent or empty (then nil), else within `range`.
+    public func optionalInteger<Value: FixedWidthInteger & Sendable>(
+        _ key: String, in range: ClosedRange<Value> = Value.min...Value.max
+    ) throws(HeaderError) -> Value? {
+        guard let text = extFields[key], !text.isEmpty else { return nil }
         return try Self.checkedInteger(text, key: key, in: range)
     }
 

@@ -185,18 +185,28 @@ public enum StoredMessageCodec {
     }
 
     /// Whether a record's trailing checksum property matches its bytes.
+    /// (It is on every read: no allocation.)
     public static func hasValidRecordCRC(_ record: ByteBuffer) -> Bool {
-        let size = record.readableBytes
-        let marker = Array(recordCRCKey.utf8) + [1]
-        let markerStart = size - recordCRCDigits - marker.count
-        guard markerStart > fixedLength,
-            record.getBytes(at: record.readerIndex + markerStart, length: marker.count) == marker,
-            let digits = record.getString(at: record.readerIndex + size - recordCRCDigits, length: recordCRCDigits),
-            let stored = UInt32(digits)
-        else { return false }
-        let covered = record.viewBytes(at: record.readerIndex, length: size - recordCRCDigits)!
-        return CRC32.checksum(covered) == stored
+        record.withUnsafeReadableBytes { bytes -> Bool in
+            let size = bytes.count
+            let markerStart = size - recordCRCDigits - recordCRCMarker.count
+            guard markerStart > fixedLength else { return false }
+            for (index, byte) in recordCRCMarker.enumerated() where bytes[markerStart + index] != byte {
+                return false
+            }
+            var stored: UInt64 = 0
+            for index in (size - recordCRCDigits)..<size {
+                let digit = bytes[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { return false }
+                stored = stored * 10 + UInt64(digit)
+            }
+            return UInt64(CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<(size - recordCRCDigits)])))
+                == stored
+        }
     }
+
+    /// `__CRC32#` and the name-value separator that precede the checksum's digits.
+    static let recordCRCMarker: [UInt8] = Array(recordCRCKey.utf8) + [MessageProperties.nameValueSeparator]
 
     public static func encode(_ message: MessageExt) -> [UInt8] {
         var buffer = ByteBuffer()

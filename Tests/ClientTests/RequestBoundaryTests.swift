@@ -225,4 +225,32 @@ struct RequestBoundaryTests {
         await client.shutdown()
         await cluster.shutdown()
     }
+
+    @Test func aRegistrationsTopicsWithInvalidNamesStayOutOfRoutes() async throws {
+        let cluster = try await LocalCluster()
+        let client = RemotingClient(logger: LocalCluster.logger)
+        let table: [String: TopicConfig] = [
+            "GoodTopic": TopicConfig(topicName: "GoodTopic", readQueueNums: 4, writeQueueNums: 4, perm: 6),
+            "../bad": TopicConfig(topicName: "../bad", readQueueNums: 4, writeQueueNums: 4, perm: 6),
+        ]
+        let body = RegisterBrokerBody(
+            dataVersion: DataVersion(timestamp: 1, counter: 1), topicConfigTable: table)
+        let register = RemotingCommand.request(
+            code: RequestCode.registerBroker,
+            fields: [
+                "clusterName": "BoundaryCluster", "brokerAddr": "127.0.0.1:1", "brokerName": "boundary-b",
+                "brokerId": "0", "haServerAddr": "",
+            ], body: body.json.serializedBytes())
+        let registered = try await client.invoke(cluster.namesrvAddr, register, timeoutMillis: 10_000)
+        #expect(registered.code == ResponseCode.success)
+        for (topic, expected) in [("GoodTopic", ResponseCode.success), ("../bad", ResponseCode.topicNotExist)] {
+            let route = try await client.invoke(
+                cluster.namesrvAddr,
+                RemotingCommand.request(code: RequestCode.getRouteInfoByTopic, fields: ["topic": topic]),
+                timeoutMillis: 10_000)
+            #expect(route.code == expected, "\(topic): \(route.remark ?? "")")
+        }
+        await client.shutdown()
+        await cluster.shutdown()
+    }
 }

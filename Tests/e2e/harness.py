@@ -174,3 +174,17 @@ def invoke(address, code, ext=None, body=b"", timeout=10):
     with socket.create_connection((host, int(port)), timeout=timeout) as sock:
         sock.sendall(encode_frame(code, ext, body))
         return read_frame(sock)
+
+
+def stored_records(body):
+    """(physical offset, body, properties) of each stored record in a PULL, QUERY or VIEW body."""
+    records, position = [], 0
+    while position < len(body):
+        size = struct.unpack(">i", body[position:position + 4])[0]
+        record = body[position:position + size]
+        body_length = struct.unpack(">i", record[84:88])[0]
+        topic_length = record[88 + body_length]
+        properties = record[91 + body_length + topic_length:].decode("utf-8", "replace")
+        records.append((struct.unpack(">q", record[28:36])[0], record[88:88 + body_length], properties))
+        position += size
+    return records

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from clients import ConsumerProcess, SendStatus, message, producer
-from harness import BIN_DIR, Cluster, encode_frame, invoke, read_frame, wait_until
+from harness import BIN_DIR, Cluster, encode_frame, invoke, read_frame, stored_records, wait_until
 
 
 @pytest.fixture
@@ -160,20 +160,6 @@ def _query(c, topic, key, unique=False):
     return invoke(c.broker_addr, 12, ext)
 
 
-def _records(body):
-    """(physical offset, body, properties) of each stored record in a QUERY/VIEW body."""
-    records, position = [], 0
-    while position < len(body):
-        size = struct.unpack(">i", body[position:position + 4])[0]
-        record = body[position:position + size]
-        body_length = struct.unpack(">i", record[84:88])[0]
-        topic_length = record[88 + body_length]
-        properties = record[91 + body_length + topic_length:].decode("utf-8", "replace")
-        records.append((struct.unpack(">q", record[28:36])[0], record[88:88 + body_length], properties))
-        position += size
-    return records
-
-
 def test_messages_are_found_by_key_and_by_message_id_after_a_crash(own_cluster, unique):
     c = own_cluster
     topic = "QueryTopic_" + unique
@@ -187,13 +173,13 @@ def test_messages_are_found_by_key_and_by_message_id_after_a_crash(own_cluster, 
     c.start_broker()
     found = _query(c, topic, "order-1")
     assert found.code == 0
-    assert sorted(body for _, body, _ in _records(found.body)) == sorted(b"q-%d" % i for i in (1, 4, 7, 10))
+    assert sorted(body for _, body, _ in stored_records(found.body)) == sorted(b"q-%d" % i for i in (1, 4, 7, 10))
     for msg_id, body in ids.items():
         by_id = _query(c, topic, msg_id, unique=True)
         assert by_id.code == 0, "message id %s not found" % msg_id
-        [(offset, found_body, properties)] = _records(by_id.body)
+        [(offset, found_body, properties)] = stored_records(by_id.body)
         assert found_body == body and msg_id in properties
         viewed = invoke(c.broker_addr, 33, {"offset": str(offset)})
-        assert viewed.code == 0 and _records(viewed.body)[0][1] == body
+        assert viewed.code == 0 and stored_records(viewed.body)[0][1] == body
     missing = _query(c, topic, "no-such-key")
     assert missing.code == 22 and "can not find message" in missing.remark

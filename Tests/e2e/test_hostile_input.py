@@ -14,7 +14,7 @@ import zlib
 import pytest
 
 from clients import ConsumerProcess, SendStatus, message, producer
-from harness import BIN_DIR, Cluster, encode_frame, invoke, read_frame, wait_until
+from harness import BIN_DIR, Cluster, encode_frame, invoke, read_frame, stored_records, wait_until
 
 # The RSS bounds these tests assert (and docs/operations.md states): what the broker may grow
 # by, above its own size before the flood, while one connection pipelines requests it never
@@ -53,18 +53,6 @@ def pull_fields(topic, **overrides):
               "subscription": "*", "subVersion": "0"}
     fields.update(overrides)
     return fields
-
-
-def records(body):
-    """(physical offset, body) of each stored record in a pull body."""
-    found, position = [], 0
-    while position < len(body):
-        size = struct.unpack(">i", body[position:position + 4])[0]
-        record = body[position:position + size]
-        body_length = struct.unpack(">i", record[84:88])[0]
-        found.append((struct.unpack(">q", record[28:36])[0], record[88:88 + body_length]))
-        position += size
-    return found
 
 
 class SteadySender(threading.Thread):
@@ -114,7 +102,7 @@ def test_numbers_that_do_not_fit_get_errors_naming_the_field(own_cluster, unique
         assert c.broker.alive()
         assert invoke(c.broker_addr, 10, send_fields(topic), body=b"wakes the pull").code == 0
         answer = read_frame(held)
-        assert answer.code == 0 and [b for _, b in records(answer.body)] == [b"wakes the pull"]
+        assert answer.code == 0 and [b for _, b, _ in stored_records(answer.body)] == [b"wakes the pull"]
     finally:
         held.close()
     for field, value in [("queueOffset", "9223372036854775807"), ("maxMsgNums", "-1"), ("queueId", "2147483648")]:
@@ -225,7 +213,7 @@ def _store_and_find(c, topic, count):
         assert invoke(c.broker_addr, 10, send_fields(topic), body=b"record-%03d" % i).code == 0
     reply = invoke(c.broker_addr, 11, pull_fields(topic))
     assert reply.code == 0
-    return records(reply.body)
+    return stored_records(reply.body)
 
 
 def _flip(c, offset, delta, mask=0x20):
@@ -255,13 +243,13 @@ def test_damaged_records_are_never_served(own_cluster, unique, where):
     c.start_broker()
     assert "no scan" in c.broker.log(), "a clean restart still needs no full scan"
     first = invoke(c.broker_addr, 11, pull_fields(topic))
-    assert first.code == 0 and [b for _, b in records(first.body)] == [b"record-%03d" % i for i in range(4)]
+    assert first.code == 0 and [b for _, b, _ in stored_records(first.body)] == [b"record-%03d" % i for i in range(4)]
     assert first.ext["nextBeginOffset"] == "4"
     at_damage = invoke(c.broker_addr, 11, pull_fields(topic, queueOffset="4"))
     assert at_damage.code == 20 and "MESSAGE_DAMAGED" in at_damage.remark and not at_damage.body
     assert at_damage.ext["nextBeginOffset"] == "5"
     rest = invoke(c.broker_addr, 11, pull_fields(topic, queueOffset="5"))
-    assert [b for _, b in records(rest.body)] == [b"record-%03d" % i for i in range(5, 10)]
+    assert [b for _, b, _ in stored_records(rest.body)] == [b"record-%03d" % i for i in range(5, 10)]
     viewed = invoke(c.broker_addr, 33, {"offset": str(damaged_offset)})
     assert viewed.code == 1 and not viewed.body
     log = c.broker.log()
@@ -284,7 +272,7 @@ def test_the_scrubber_reports_damage_in_sealed_segments(unique):
         for i in range(300):
             assert invoke(c.broker_addr, 10, send_fields(topic), body=b"s" * 1024).code == 0
         assert len(os.listdir(os.path.join(c.dir, "store", "commitlog"))) >= 2
-        first = records(invoke(c.broker_addr, 11, pull_fields(topic, maxMsgNums="1")).body)[0][0]
+        first = stored_records(invoke(c.broker_addr, 11, pull_fields(topic, maxMsgNums="1")).body)[0][0]
         c.broker.stop()
         _flip(c, first, 100)
         c.start_broker()

@@ -221,7 +221,7 @@ struct SendMessageProcessor: Sendable {
         message.properties[MessageConst.originMessageId] =
             original.properties[MessageConst.originMessageId] ?? original.offsetMessageId
         var maxTimes = groupConfig.retryMaxTimes
-        if request.version >= 121, request.optionalString("maxReconsumeTimes") != nil {
+        if request.version >= 121 {
             maxTimes = try request.optionalInteger("maxReconsumeTimes", default: maxTimes, in: -1...Int32.max)
         }
         // Stored values are as untrusted as wire values: saturate, never trap.

@@ -40,10 +40,7 @@ struct SendMessageRequestHeader: Sendable {
         flag = try request.int32(key("flag"))
         properties = MessageProperties.decode(request.extFields[key("properties")] ?? "")
         reconsumeTimes = try request.optionalInteger(key("reconsumeTimes"), default: 0, in: 0...Int32.max)
-        let maxTimesKey = key("maxReconsumeTimes")
-        maxReconsumeTimes =
-            request.optionalString(maxTimesKey) == nil
-            ? nil : try request.optionalInteger(maxTimesKey, default: 0, in: -1...Int32.max)
+        maxReconsumeTimes = try request.optionalInteger(key("maxReconsumeTimes"), in: -1...Int32.max)
         batch = request.bool(key("batch")) || request.code == RequestCode.sendBatchMessage
     }
 }

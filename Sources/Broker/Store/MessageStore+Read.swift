@@ -137,7 +137,9 @@ extension MessageStore {
             var found: (index: Int, error: StoreError)?
             for index in runStart..<runEnd {
                 let size = Int(entries[index].messageSize)
-                if let problem = RecordScanner.problem(in: run.getSlice(at: run.readerIndex + intact, length: size)!) {
+                if let problem = RecordScanner.problem(
+                    in: run.getSlice(at: run.readerIndex + intact, length: size)!, checkingBodyCRC: false)
+                {
                     found = damage(index, problem)
                     break
                 }
@@ -199,7 +201,7 @@ extension MessageStore {
             } catch {
                 throw Self.readError(error, at: offset, in: commitLog)
             }
-            if let problem = RecordScanner.problem(in: record) {
+            if let problem = RecordScanner.problem(in: record, checkingBodyCRC: false) {
                 throw .corruptRecord(path: commitLog.location(of: offset), offset: offset, reason: problem)
             }
             return record

@@ -40,8 +40,10 @@ public struct RecordScanner {
     static func isValid(_ record: ByteBuffer) -> Bool { problem(in: record) == nil }
 
     /// What is wrong with one record (its size word, magic code, internal lengths, body CRC and
-    /// whole-record checksum), or nil when it is intact.
-    public static func problem(in record: ByteBuffer) -> String? {
+    /// whole-record checksum), or nil when it is intact. The record checksum covers every byte
+    /// before it, the body and its CRC field included, so reads (`checkingBodyCRC: false`) skip
+    /// the second pass over the body; recovery and the scrubber check both.
+    public static func problem(in record: ByteBuffer, checkingBodyCRC: Bool = true) -> String? {
         let base = record.readerIndex
         let size = record.readableBytes
         guard size >= StoredMessageCodec.fixedLength, record.getInteger(at: base, as: Int32.self) == Int32(size) else {
@@ -58,7 +60,7 @@ public struct RecordScanner {
             propertiesLength >= 0, 91 + Int(bodyLength) + Int(topicLength) + Int(propertiesLength) == size
         else { return "inner lengths do not add up to the record's \(size) bytes" }
         let body = record.getSlice(at: base + 88, length: Int(bodyLength))!
-        guard CRC32.masked(body.readableBytesView) == crc else { return "body CRC mismatch" }
+        guard !checkingBodyCRC || CRC32.masked(body.readableBytesView) == crc else { return "body CRC mismatch" }
         guard StoredMessageCodec.hasValidRecordCRC(record) else { return "record checksum mismatch" }
         return nil
     }
