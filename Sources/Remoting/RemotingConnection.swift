@@ -278,8 +278,11 @@ final class RemotingChannelHandler: ChannelDuplexHandler, Sendable {
             if let response, !command.isOneway {
                 connection.send(response)
             }
-            channel.eventLoop.execute {
+            // Requests handled on their event loop (sends, pulls) finish there: no extra hop.
+            if channel.eventLoop.inEventLoop {
                 self.resumeIfOpen(channel) { $0.inflightRequests -= 1 }
+            } else {
+                channel.eventLoop.execute { self.resumeIfOpen(channel) { $0.inflightRequests -= 1 } }
             }
         }
         if requestHandler.handlesOnEventLoop(command) {
