@@ -38,6 +38,23 @@ def rss_mb(process):
     raise AssertionError("no VmRSS for the broker")
 
 
+class PeakRss:
+    """The broker's largest RSS seen, sampled while waiting on conditions."""
+
+    def __init__(self, process):
+        self.process = process
+        self.mb = rss_mb(process)
+
+    def sample(self):
+        self.mb = max(self.mb, rss_mb(self.process))
+
+    def until(self, condition, timeout, message):
+        def sampled():
+            self.sample()
+            return condition()
+        wait_until(sampled, timeout, message=message)
+
+
 def send_fields(topic, **overrides):
     fields = {"producerGroup": "PG_hostile", "topic": topic, "defaultTopic": "TBW102",
               "defaultTopicQueueNums": "4", "queueId": "0", "sysFlag": "0",
@@ -73,7 +90,7 @@ class SteadySender(threading.Thread):
             except Exception as error:  # a failed send is what this test looks for
                 self.statuses.append(repr(error))
             i += 1
-            time.sleep(0.02)
+            self.stopping.wait(0.02)  # paced; returns at once when stopped
 
     def finish(self):
         self.stopping.set()
@@ -98,8 +115,7 @@ def test_numbers_that_do_not_fit_get_errors_naming_the_field(own_cluster, unique
     try:
         held.sendall(encode_frame(11, pull_fields(topic, queueOffset="1", sysFlag="6",
                                                   suspendTimeoutMillis="9223372036854775807")))
-        time.sleep(0.3)
-        assert c.broker.alive()
+        # Held or not yet read, the pull is answered with the message sent after it.
         assert invoke(c.broker_addr, 10, send_fields(topic), body=b"wakes the pull").code == 0
         answer = read_frame(held)
         assert answer.code == 0 and [b for _, b, _ in stored_records(answer.body)] == [b"wakes the pull"]
@@ -122,11 +138,12 @@ def test_pipelined_requests_without_reading_are_bounded(own_cluster, unique):
     steady = SteadySender(c, "Steady_" + unique, "PG_steady_" + unique)
     steady.start()
     wait_until(lambda: len(steady.statuses) >= 5, 30, message="the steady producer's first sends")
-    baseline = rss_mb(c.broker)
+    peak = PeakRss(c.broker)
+    baseline = peak.mb
     frame = encode_frame(11, pull_fields(topic))
     flood = socket.create_connection(("127.0.0.1", c.broker_port), timeout=5)
     flood.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sent, peak = 0, baseline
+    sent = 0
     deadline = time.time() + 25
     try:
         flood.settimeout(0.5)
@@ -136,19 +153,19 @@ def test_pipelined_requests_without_reading_are_bounded(own_cluster, unique):
                 flood.sendall(batch)
                 sent += 500
             except socket.timeout:
-                peak = max(peak, rss_mb(c.broker))  # the broker stopped reading: we are blocked
-        for _ in range(20):
-            peak = max(peak, rss_mb(c.broker))
-            time.sleep(0.1)
+                peak.sample()  # the broker stopped reading: we are blocked
+        # While the flood stands, the steady producer is served.
+        before = len(steady.statuses)
+        peak.until(lambda: len(steady.statuses) >= before + 20, 30, "steady sends during the flood")
     finally:
         flood.close()
     wait_until(lambda: len(steady.statuses) >= 20, 30, message="steady sends after the flood")
     statuses = steady.finish()
     after = rss_mb(c.broker)
     print("pipelining: sent %d pulls, broker RSS %.0f MB before, %.0f MB peak, %.0f MB after; steady sends %d"
-          % (sent, baseline, peak, after, len(statuses)))
+          % (sent, baseline, peak.mb, after, len(statuses)))
     assert sent < 250_000, "the broker read every request although none of the answers was read"
-    assert peak - baseline < PIPELINE_RSS_GROWTH_BOUND_MB
+    assert peak.mb - baseline < PIPELINE_RSS_GROWTH_BOUND_MB
     assert after - baseline < PIPELINE_RSS_GROWTH_BOUND_MB
     assert all(status == SendStatus.OK for status in statuses), statuses
     assert c.broker.alive()
@@ -161,7 +178,8 @@ def test_unfinished_frames_count_against_a_server_wide_budget(own_cluster, uniqu
     steady = SteadySender(c, "Steady_" + unique, "PG_steady_" + unique)
     steady.start()
     wait_until(lambda: len(steady.statuses) >= 5, 30, message="the steady producer's first sends")
-    baseline = rss_mb(c.broker)
+    peak = PeakRss(c.broker)
+    baseline = peak.mb
     length = 16 * 1024 * 1024 - 1024
     header = json.dumps({"code": 10, "language": "JAVA", "version": 317, "opaque": 1, "flag": 0,
                          "extFields": send_fields("Partial_" + unique)}).encode()
@@ -169,7 +187,6 @@ def test_unfinished_frames_count_against_a_server_wide_budget(own_cluster, uniqu
     chunk = b"z" * (256 * 1024)
     closed = []
     sockets = []
-    peak = [baseline]
 
     def hold(index):
         s = socket.create_connection(("127.0.0.1", c.broker_port), timeout=10)
@@ -186,21 +203,16 @@ def test_unfinished_frames_count_against_a_server_wide_budget(own_cluster, uniqu
     threads = [threading.Thread(target=hold, args=(i,), daemon=True) for i in range(40)]
     for t in threads:
         t.start()
-    deadline = time.time() + 60
-    while any(t.is_alive() for t in threads) and time.time() < deadline:
-        peak[0] = max(peak[0], rss_mb(c.broker))
-        time.sleep(0.1)
-    for _ in range(10):
-        peak[0] = max(peak[0], rss_mb(c.broker))
-        time.sleep(0.1)
-    wait_until(lambda: len(steady.statuses) >= 20, 30, message="steady sends during the flood")
+    peak.until(lambda: not any(t.is_alive() for t in threads), 60, "the flooding connections to finish or close")
+    before = len(steady.statuses)
+    peak.until(lambda: len(steady.statuses) >= max(20, before + 10), 30, "steady sends during the flood")
     for s in sockets:
         s.close()
     statuses = steady.finish()
     print("partial frames: %d of 40 connections closed by the broker, RSS %.0f MB before, %.0f MB peak; steady %d"
-          % (len(closed), baseline, peak[0], len(statuses)))
+          % (len(closed), baseline, peak.mb, len(statuses)))
     assert len(closed) > 0, "no connection was refused although 40 x 16 MB exceed the budget"
-    assert peak[0] - baseline < PARTIAL_FRAME_RSS_GROWTH_BOUND_MB
+    assert peak.mb - baseline < PARTIAL_FRAME_RSS_GROWTH_BOUND_MB
     assert all(status == SendStatus.OK for status in statuses), statuses
     assert "over the budget" in c.broker.log()
     assert c.broker.alive()

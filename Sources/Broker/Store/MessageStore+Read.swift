@@ -163,13 +163,9 @@ extension MessageStore {
     /// The stored record at a CommitLog offset, decoded; nil (with a log line) when it is absent,
     /// damaged or unreadable.
     public func lookMessage(atCommitLogOffset offset: Int64) -> MessageExt? {
+        guard var record = verifiedRecord(atCommitLogOffset: offset) else { return nil }
         do {
-            var record = try readRecord(atCommitLogOffset: offset)
             return try StoredMessageCodec.decode(from: &record)
-        } catch let error as StoreError {
-            if case .outOfRange = error { return nil }
-            reportDamage(error, queue: nil)
-            return nil
         } catch {
             reportDamage(
                 .corruptRecord(path: commitLogLocation(of: offset), offset: offset, reason: "\(error)"), queue: nil)
@@ -185,22 +181,19 @@ extension MessageStore {
             guard offset >= commitLog.minOffset, offset < commitLog.maxOffset,
                 commitLog.maxOffset - offset >= Int64(StoredMessageCodec.fixedLength)
             else { throw .outOfRange(offset: offset) }
-            let head: ByteBuffer
-            do {
-                head = try commitLog.read(offset: offset, size: 4)
-            } catch {
-                throw Self.readError(error, at: offset, in: commitLog)
+            func read(_ size: Int) throws(StoreError) -> ByteBuffer {
+                do {
+                    return try commitLog.read(offset: offset, size: size)
+                } catch {
+                    throw Self.readError(error, at: offset, in: commitLog)
+                }
             }
+            let head = try read(4)
             let size = Int(head.getInteger(at: head.readerIndex, as: Int32.self) ?? 0)
             guard size >= StoredMessageCodec.fixedLength, Int64(size) <= commitLog.maxOffset - offset else {
                 throw .corruptRecord(path: commitLog.location(of: offset), offset: offset, reason: "size \(size)")
             }
-            let record: ByteBuffer
-            do {
-                record = try commitLog.read(offset: offset, size: size)
-            } catch {
-                throw Self.readError(error, at: offset, in: commitLog)
-            }
+            let record = try read(size)
             if let problem = RecordScanner.problem(in: record, checkingBodyCRC: false) {
                 throw .corruptRecord(path: commitLog.location(of: offset), offset: offset, reason: problem)
             }
