@@ -42,6 +42,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The file layer under both CommitLogs (local and DLedger): segment files, the storage
+        // protocol, store errors and the offset waiter that SYNC_FLUSH and quorum acks share.
+        .target(
+            name: "Storage",
+            dependencies: [
+                "Common",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "Remoting",
             dependencies: [
@@ -76,7 +88,7 @@ let package = Package(
         .target(
             name: "Broker",
             dependencies: [
-                "Common", "Remoting",
+                "Common", "Remoting", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -152,6 +164,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: strict),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSim"], swiftSettings: strict),
         .testTarget(name: "MQBenchTests", dependencies: ["mqbench"], swiftSettings: strict),
         .testTarget(
@@ -170,7 +183,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BrokerTests",
-            dependencies: ["Broker", "Remoting", "Common", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["Broker", "Remoting", "Common", "Storage", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
     ]

@@ -19,6 +19,8 @@ public final class BrokerController: Service, RemotingRequestHandler {
     let pullHold: PullRequestHoldService
     let schedule: ScheduleMessageService
     let nameServers: NameServerRegistration
+    /// The live role (fixed from the config, or set by Raft in DLedger mode).
+    public let role: BrokerRoleState
     let bootTimestamp = currentTimeMillis()
     private let server: Mutex<RemotingServer?> = Mutex(nil)
     private let shuttingDown = Atomic<Bool>(false)
@@ -35,7 +37,9 @@ public final class BrokerController: Service, RemotingRequestHandler {
         consumerOffsets = try ConsumerOffsetManager(config: config, logger: logger)
         locks = Mutex(RebalanceLockManager(lockMaxLiveMillis: Int64(config.rebalanceLockMaxLiveTime)))
         schedule = try ScheduleMessageService(store: store, config: config, logger: logger)
-        nameServers = NameServerRegistration(config: config, logger: logger)
+        let role = BrokerRoleState(LiveRole(role: config.brokerRole, brokerId: config.brokerId))
+        self.role = role
+        nameServers = NameServerRegistration(config: config, role: role, logger: logger)
     }
 
     var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
@@ -91,13 +95,15 @@ public final class BrokerController: Service, RemotingRequestHandler {
             }
             group.addTask { await Self.every(millis: 100) { self.pullHold.expire(now: currentTimeMillis()) } }
             group.addTask {
-                await Self.every(millis: 100) { await self.schedule.deliverDueMessages(now: currentTimeMillis()) }
+                await Self.every(millis: 100) {
+                    if self.role.isMaster { await self.schedule.deliverDueMessages(now: currentTimeMillis()) }
+                }
             }
             group.addTask { await Self.every(millis: 10_000) { self.scanNotActiveClients() } }
             group.addTask {
                 let transactions = TransactionalMessageService(broker: self)
                 await Self.every(millis: self.config.transactionCheckInterval) {
-                    if self.config.brokerRole != .slave { await transactions.checkRound(now: currentTimeMillis()) }
+                    if self.role.isMaster { await transactions.checkRound(now: currentTimeMillis()) }
                 }
             }
             group.addTask {

@@ -7,25 +7,32 @@ import Remoting
 /// Each NameServer is independent: one being down never blocks the others.
 final class NameServerRegistration: Sendable {
     let config: BrokerConfig
+    let role: BrokerRoleState
     let logger: Logger
     let client: RemotingClient
 
-    init(config: BrokerConfig, logger: Logger) {
+    init(config: BrokerConfig, role: BrokerRoleState, logger: Logger) {
         self.config = config
+        self.role = role
         self.logger = logger
         client = RemotingClient(maxFrameLength: config.limits.maxFrameLength, logger: logger)
     }
 
-    var identity: [String: String] {
+    func identity(_ role: LiveRole) -> [String: String] {
         [
-            "brokerAddr": config.brokerAddr, "brokerId": String(config.brokerId), "brokerName": config.brokerName,
+            "brokerAddr": config.brokerAddr, "brokerId": String(role.brokerId), "brokerName": config.brokerName,
             "clusterName": config.brokerClusterName,
         ]
     }
 
+    /// Registers the current role with every NameServer; nothing while the role is not known.
     func registerAll(_ body: RegisterBrokerBody) async {
+        let role = role.current
+        guard role.registers else { return }
         let bytes = config.compressedRegister ? RegisterBrokerBodyCompression.encode(body) : body.json.serializedBytes()
-        var fields = identity
+        var fields = identity(role)
+        // Not in RocketMQ 4's header (its NameServer ignores it): the Raft term of a DLedger claim.
+        if role.term > 0 { fields["term"] = String(role.term) }
         fields["haServerAddr"] = config.haServerAddr
         fields["compressed"] = String(config.compressedRegister)
         fields["bodyCrc32"] = String(CRC32.masked(bytes))
@@ -39,8 +46,11 @@ final class NameServerRegistration: Sendable {
         }
     }
 
-    func unregisterAll() async {
-        let request = RemotingCommand.request(code: RequestCode.unregisterBroker, fields: identity)
+    /// Withdraws `role` (the current one by default) from every NameServer.
+    func unregisterAll(_ role: LiveRole? = nil) async {
+        let role = role ?? self.role.current
+        guard role.registers else { return }
+        let request = RemotingCommand.request(code: RequestCode.unregisterBroker, fields: identity(role))
         await forEachNameServer { address in
             _ = try await self.client.invoke(address, request, timeoutMillis: 3000)
         }

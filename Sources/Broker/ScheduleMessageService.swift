@@ -34,21 +34,27 @@ final class ScheduleMessageService: Sendable {
             var offset = max(
                 offsets.withLock { $0[level] ?? 0 }, store.minOffsetInQueue(SystemTopics.schedule, queueId))
             let start = offset
-            while let entry = store.consumeQueueEntry(SystemTopics.schedule, queueId, at: offset), entry.tagsCode <= now
-            {
-                if let parked = store.lookMessage(atCommitLogOffset: entry.commitLogOffset) {
-                    let result = await store.putMessages([Self.restore(parked, now: now)])
-                    guard result.status.isStored else {
-                        logger.error(
-                            "delivering delayed message at \(entry.commitLogOffset) failed: \(result.status); will retry"
-                        )
-                        break
+            do {
+                while let entry = try store.consumeQueueEntry(SystemTopics.schedule, queueId, at: offset),
+                    entry.tagsCode <= now
+                {
+                    switch Self.readParked(at: entry.commitLogOffset, in: store) {
+                    case .message(let parked):
+                        let result = await store.putMessages([Self.restore(parked, now: now)])
+                        guard result.status.isStored else {
+                            logger.error(
+                                "delivering delayed message at \(entry.commitLogOffset) failed: \(result.status); will retry"
+                            )
+                            break
+                        }
+                        delivered += 1
+                    case .lost(let why):
+                        logger.error("delayed message at CommitLog offset \(entry.commitLogOffset) skipped: \(why)")
                     }
-                    delivered += 1
-                } else {
-                    logger.error("delayed message at CommitLog offset \(entry.commitLogOffset) cannot be read; skipped")
+                    offset += 1
                 }
-                offset += 1
+            } catch {
+                logger.error("delay level \(level): reading its queue at \(offset) failed: \(error); will retry")
             }
             if offset != start {
                 let advanced = offset
@@ -56,6 +62,23 @@ final class ScheduleMessageService: Sendable {
             }
         }
         return delivered
+    }
+
+    enum ParkedRead {
+        case message(MessageExt)
+        /// Gone for good (damaged, or deleted by retention): waiting would block the level.
+        case lost(String)
+    }
+
+    static func readParked(at offset: Int64, in store: MessageStore) -> ParkedRead {
+        do {
+            guard let parked = try store.lookMessage(atCommitLogOffset: offset) else {
+                return .lost("no longer in the CommitLog")
+            }
+            return .message(parked)
+        } catch {
+            return .lost("\(error)")
+        }
     }
 
     /// The parked copy, back in its real topic and queue.

@@ -115,11 +115,16 @@ public struct RemotingConnection: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// Request opaques: increasing, wrapping from Int32.max back to 0, never negative.
+final class OpaqueSequence: Sendable {
+    private let counter: Synchronization.Atomic<Int32>
+    init(after start: Int32 = 0) { counter = Synchronization.Atomic(start) }
+    func next() -> Int32 { counter.wrappingAdd(1, ordering: .relaxed).newValue & Int32.max }
+}
+
 enum OpaqueGenerator {
-    private static let counter = Atomic<Int32>(0)
-    static func next() -> Int32 {
-        counter.wrappingAdd(1, ordering: .relaxed).newValue & Int32.max
-    }
+    private static let shared = OpaqueSequence()
+    static func next() -> Int32 { shared.next() }
 }
 
 enum ConnectionIDs {

@@ -1,6 +1,7 @@
 import Common
 import NIOCore
 import Remoting
+import Storage
 import Testing
 
 @testable import Broker
@@ -63,7 +64,7 @@ struct DamagedRecordTests {
         let rest = store.getMessage(topic: "T", queueId: 0, offset: 4, maxCount: 32, filter: nil)
         #expect(try Self.bodies(rest) == ["record-4-", "record-5-"])
         #expect(throws: StoreError.self) { try store.readRecord(atCommitLogOffset: offsets[3]) }
-        #expect(store.lookMessage(atCommitLogOffset: offsets[3]) == nil)
+        #expect(throws: StoreError.self) { try store.lookMessage(atCommitLogOffset: offsets[3]) }
         #expect(store.damage.count == 1, "reported once however often it is read")
         store.shutdown()
     }

@@ -68,16 +68,16 @@ struct IndexTests {
         #expect(Directories.list(directory.path + "/index").count == 4, "180 entries, 49 per file")
         let store = MessageStore(config: storeConfig(directory.path), logger: testLogger) { _ in }
         try store.start()
-        let byKey = store.queryMessages(
+        let byKey = try store.queryMessages(
             topic: "T", key: "order2", maxCount: 100, beginMillis: 0, endMillis: .max, uniqueKeyOnly: false)
         let bodies = try StoredMessageCodec.decodeAll(byKey.messages).map { String(decoding: $0.body, as: UTF8.self) }
         #expect(Set(bodies) == Set(stride(from: 2, to: 60, by: 5).map { "m\($0)" }))
-        let byId = store.queryMessages(
+        let byId = try store.queryMessages(
             topic: "T", key: "UNIQ42", maxCount: 32, beginMillis: 0, endMillis: .max, uniqueKeyOnly: true)
         let found = try StoredMessageCodec.decodeAll(byId.messages)
         #expect(found.map(\.commitLogOffset) == [offsets["UNIQ42"]!])
         #expect(
-            store.queryMessages(
+            try store.queryMessages(
                 topic: "Other", key: "k1", maxCount: 32, beginMillis: 0, endMillis: .max, uniqueKeyOnly: false
             ).count == 0)
         // New messages after the restart are indexed too.
@@ -85,7 +85,7 @@ struct IndexTests {
         later.properties[MessageConst.keys] = "order2"
         _ = await store.putMessages([later])
         #expect(
-            store.queryMessages(
+            try store.queryMessages(
                 topic: "T", key: "order2", maxCount: 100, beginMillis: 0, endMillis: .max, uniqueKeyOnly: false
             ).count == 13)
     }
@@ -106,7 +106,7 @@ struct IndexTests {
         let store = MessageStore(config: storeConfig(directory.path), logger: testLogger) { _ in }
         try store.start()
         #expect(
-            store.queryMessages(
+            try store.queryMessages(
                 topic: "T", key: "key7", maxCount: 32, beginMillis: 0, endMillis: .max, uniqueKeyOnly: false
             ).count == 1)
         #expect(store.maxOffsetInQueue("T", 0) == 10, "re-dispatch added no duplicate queue entries")

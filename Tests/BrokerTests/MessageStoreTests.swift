@@ -1,6 +1,7 @@
 import Common
 import NIOCore
 import Remoting
+import Storage
 import Testing
 
 @testable import Broker
@@ -146,10 +147,10 @@ struct MessageStoreTests {
             message.storeTimestamp = Int64(1000 + i * 10)
             _ = await store.putMessages([message])
         }
-        #expect(store.offsetInQueue(byTime: 1000, "T", 0) == 0)
-        #expect(store.offsetInQueue(byTime: 1035, "T", 0) == 4)
-        #expect(store.offsetInQueue(byTime: 5000, "T", 0) == 10)
-        #expect(store.storeTime("T", 0, at: 3) == 1030)
+        #expect(try store.offsetInQueue(byTime: 1000, "T", 0) == 0)
+        #expect(try store.offsetInQueue(byTime: 1035, "T", 0) == 4)
+        #expect(try store.offsetInQueue(byTime: 5000, "T", 0) == 10)
+        #expect(try store.storeTime("T", 0, at: 3) == 1030)
     }
 
     @Test func delayedMessagesStoreDeliveryTimeInTheTagSlot() async throws {
@@ -162,7 +163,7 @@ struct MessageStoreTests {
         parked.properties[MessageConst.realTopic] = "Real"
         parked.properties[MessageConst.realQueueId] = "3"
         _ = await store.putMessages([parked])
-        let entry = try #require(store.consumeQueueEntry(SystemTopics.schedule, 1, at: 0))
+        let entry = try #require(try store.consumeQueueEntry(SystemTopics.schedule, 1, at: 0))
         #expect(entry.tagsCode == Int64(1_000 + 5_000))
         let restored = ScheduleMessageService.restore(parked, now: 9_999)
         #expect(restored.topic == "Real" && restored.queueId == 3 && restored.delayLevel == 0)

@@ -1,6 +1,7 @@
 import Common
 import NIOCore
 import Remoting
+import Storage
 import Testing
 
 @testable import Broker

@@ -32,7 +32,7 @@ struct RetentionTests {
         for queue in Int32(0)...1 {
             let minimum = store.minOffsetInQueue("T", queue)
             #expect(minimum > 0)
-            let entry = try #require(store.consumeQueueEntry("T", queue, at: minimum))
+            let entry = try #require(try store.consumeQueueEntry("T", queue, at: minimum))
             #expect(entry.commitLogOffset >= commitLogMin, "the min offset points at data that still exists")
             // A consumer below the minimum is moved up.
             let stale = store.getMessage(topic: "T", queueId: queue, offset: 0, maxCount: 32, filter: nil)

@@ -29,13 +29,14 @@ func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async throws ->
     return condition()
 }
 
-/// The first wall-clock millisecond after `millis` (yields until the clock gets there).
-func millisecond(after millis: Int64) async -> Int64 {
-    while currentTimeMillis() <= millis { await Task.yield() }
+/// The first wall-clock millisecond after `millis`.
+func millisecond(after millis: Int64) async throws -> Int64 {
+    while currentTimeMillis() <= millis { try await Task.sleep(for: .microseconds(200)) }
     return currentTimeMillis()
 }
 
-func fastOptions(_ model: MessageModel = .clustering) -> ConsumerOptions {
+/// Options for quick rebalances, with local offsets (broadcasting) in a directory of their own.
+func fastOptions(_ model: MessageModel = .clustering) throws -> ConsumerOptions {
     var options = ConsumerOptions()
     options.messageModel = model
     options.rebalanceIntervalMillis = 500
@@ -44,7 +45,7 @@ func fastOptions(_ model: MessageModel = .clustering) -> ConsumerOptions {
     options.pollNameServerIntervalMillis = 500
     options.heartbeatBrokerIntervalMillis = 500
     options.instanceName = "consumer-\(UInt32.random(in: 0...UInt32.max))"
-    options.offsetStoreDir = "/tmp/rocketmq-test-offsets"
+    options.offsetStoreDir = try makeTemporaryDirectory("rocketmq-test-offsets")
     return options
 }
 
@@ -82,7 +83,7 @@ struct ConsumerTests {
         let cluster = try await LocalCluster()
         let producer = Producer(group: "PG_c", namesrvAddr: cluster.namesrvAddr)
         try await sendAll(producer, topic: "ClusterT", (0..<40).map { "m\($0)" })
-        var options = fastOptions()
+        var options = try fastOptions()
         options.consumeFromWhere = .firstOffset
         let (one, first) = try recordingConsumer("CG_cluster", cluster, topic: "ClusterT", options: options)
         options.instanceName += "-2"
@@ -114,9 +115,11 @@ struct ConsumerTests {
         let producer = Producer(group: "PG_b", namesrvAddr: cluster.namesrvAddr)
         try await sendAll(producer, topic: "BroadT", ["warm"])
         var receivers: [Received] = []
+        var offsetDirectories: [String] = []
         var consumers: [PushConsumer] = []
         for _ in 0..<2 {
-            var options = fastOptions(.broadcasting)
+            var options = try fastOptions(.broadcasting)
+            offsetDirectories.append(options.offsetStoreDir)
             options.consumeFromWhere = .firstOffset
             let (consumer, received) = try recordingConsumer("CG_broad", cluster, topic: "BroadT", options: options)
             try await consumer.start()
@@ -128,7 +131,7 @@ struct ConsumerTests {
         let expected = Set(["warm"] + (0..<10).map { "b\($0)" })
         #expect(try await eventually { receivers.allSatisfy { Set($0.all) == expected } })
         for consumer in consumers { await consumer.shutdown() }
-        let file = "/tmp/rocketmq-test-offsets/\(consumers[0].clientId)/CG_broad/offsets.json"
+        let file = offsetDirectories[0] + "/\(consumers[0].clientId)/CG_broad/offsets.json"
         let saved = try #require(try AtomicFile.read(file))
         #expect(saved.contains("BroadT"))
         #expect(
@@ -148,7 +151,7 @@ struct ConsumerTests {
                 _ = try await producer.send(Message(topic: "OrderT", body: "\(key):\(step)"), shardingKey: key)
             }
         }
-        var options = fastOptions()
+        var options = try fastOptions()
         options.consumeFromWhere = .firstOffset
         options.suspendCurrentQueueTimeMillis = 100
         let consumer = try PushConsumer(group: "CG_order", namesrvAddr: cluster.namesrvAddr, options: options)
@@ -185,7 +188,7 @@ struct ConsumerTests {
     @Test func failedMessagesComeBackThroughRetryThenDeadLetter() async throws {
         let cluster = try await LocalCluster(overrides: ["messageDelayLevel": "1s 1s 1s 1s 1s 1s"])
         let producer = Producer(group: "PG_r", namesrvAddr: cluster.namesrvAddr)
-        var options = fastOptions()
+        var options = try fastOptions()
         options.maxReconsumeTimes = 2
         options.consumeFromWhere = .firstOffset
         let consumer = try PushConsumer(group: "CG_retry", namesrvAddr: cluster.namesrvAddr, options: options)
@@ -219,15 +222,15 @@ struct ConsumerTests {
         let producer = Producer(group: "PG_f", namesrvAddr: cluster.namesrvAddr)
         try await sendAll(producer, topic: "FromT", (0..<5).map { "old\($0)" })
         // A boundary millisecond that no message shares: after the old ones, before the mid ones.
-        let boundary = await millisecond(after: currentTimeMillis())
-        _ = await millisecond(after: boundary)
+        let boundary = try await millisecond(after: currentTimeMillis())
+        _ = try await millisecond(after: boundary)
         try await sendAll(producer, topic: "FromT", (0..<5).map { "mid\($0)" })
         var outcomes: [String: Received] = [:]
         var consumers: [PushConsumer] = []
         for (group, from) in [
             ("CG_first", ConsumeFromWhere.firstOffset), ("CG_last", .lastOffset), ("CG_time", .timestamp(boundary)),
         ] {
-            var options = fastOptions()
+            var options = try fastOptions()
             options.consumeFromWhere = from
             let (consumer, received) = try recordingConsumer(group, cluster, topic: "FromT", options: options)
             try await consumer.start()
@@ -250,7 +253,7 @@ struct ConsumerTests {
         let cluster = try await LocalCluster(overrides: ["defaultTopicQueueNums": "1"])
         let producer = Producer(group: "PG_flow", namesrvAddr: cluster.namesrvAddr)
         try await sendAll(producer, topic: "FlowT", (0..<100).map { "f\($0)" })
-        var options = fastOptions()
+        var options = try fastOptions()
         options.consumeFromWhere = .firstOffset
         options.pullThresholdForQueue = 10
         options.pullBatchSize = 4
@@ -282,7 +285,7 @@ struct ConsumerTests {
         let cluster = try await LocalCluster()
         let producer = Producer(group: "PG_lite", namesrvAddr: cluster.namesrvAddr)
         try await sendAll(producer, topic: "LiteT", (0..<20).map { "l\($0)" })
-        var options = fastOptions()
+        var options = try fastOptions()
         options.consumeFromWhere = .firstOffset
         let manual = try LitePullConsumer(
             group: "CG_lite", namesrvAddr: cluster.namesrvAddr, options: options, autoCommit: false)
@@ -327,7 +330,7 @@ struct ConsumerTests {
         let cluster = try await LocalCluster()
         let producer = Producer(group: "PG_admin", namesrvAddr: cluster.namesrvAddr)
         try await sendAll(producer, topic: "AdminT", (0..<12).map { "a\($0)" })
-        var options = fastOptions()
+        var options = try fastOptions()
         options.consumeFromWhere = .firstOffset
         let (consumer, received) = try recordingConsumer("CG_admin", cluster, topic: "AdminT", options: options)
         try await consumer.start()

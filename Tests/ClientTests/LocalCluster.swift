@@ -8,6 +8,16 @@ import Remoting
     import Glibc
 #endif
 
+/// A new, empty directory of its own under /tmp.
+func makeTemporaryDirectory(_ prefix: String) throws -> String {
+    var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+    let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+    guard made != nil else { throw TemporaryDirectoryError(errno: errno) }
+    return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+struct TemporaryDirectoryError: Error { var errno: Int32 }
+
 /// A NameServer and brokers as real NIO servers on 127.0.0.1 in this process, each broker with
 /// its own temporary store.
 final class LocalCluster {
@@ -19,9 +29,7 @@ final class LocalCluster {
     static let logger = Logger(label: "client-tests")
 
     init(brokerNames: [String] = ["broker-a"], overrides: [String: String] = [:]) async throws {
-        var template = Array("/tmp/client-test-XXXXXX".utf8CString)
-        _ = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        root = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        root = try makeTemporaryDirectory("client-test")
         nameServer = NameServerController(
             config: try NamesrvConfig(properties: [
                 "listenPort": "0", "bindAddress": "127.0.0.1", "kvConfigPath": root + "/kv.json",

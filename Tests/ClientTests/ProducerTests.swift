@@ -21,7 +21,7 @@ struct ProducerTests {
         }
         #expect(ids.count == 20)
         #expect(Set(cluster.storedBodies("SwiftTopic")) == Set((0..<20).map { "m\($0)" }))
-        let found = cluster.brokers[0].store.queryMessages(
+        let found = try cluster.brokers[0].store.queryMessages(
             topic: "SwiftTopic", key: ids.first!, maxCount: 1, beginMillis: 0, endMillis: .max, uniqueKeyOnly: true)
         #expect(found.count == 1, "the returned msgId is the stored UNIQ_KEY")
         await producer.shutdown()
@@ -60,12 +60,9 @@ struct ProducerTests {
         }
         for i in 0..<5 { try await producer.sendOneway(Message(topic: "ModesSwift", body: "oneway\(i)")) }
         let expected = Set((0..<5).map { "batch\($0)" } + (0..<30).map { "async\($0)" } + (0..<5).map { "oneway\($0)" })
-        let deadline = ContinuousClock.now + .seconds(10)
-        while Set(cluster.storedBodies("ModesSwift")) != expected, ContinuousClock.now < deadline {
-            await Task.yield()
-        }
-        #expect(Set(cluster.storedBodies("ModesSwift")) == expected)
-        #expect(outcomes.withLock { $0.count == 30 && $0.allSatisfy { $0 } })
+        #expect(try await eventually { Set(cluster.storedBodies("ModesSwift")) == expected })
+        #expect(try await eventually { outcomes.withLock { $0.count == 30 } })
+        #expect(outcomes.withLock { $0.allSatisfy { $0 } })
         await producer.shutdown()
         await cluster.shutdown()
     }

@@ -62,11 +62,11 @@ struct AdminBrokerProcessor: Sendable {
             return request.response(
                 code: ResponseCode.success, fields: ["offset": String(store.minOffsetInQueue(topic, queueId))])
         case RequestCode.getEarliestMsgStoretime:
-            let time = store.storeTime(topic, queueId, at: store.minOffsetInQueue(topic, queueId)) ?? -1
+            let time = try store.storeTime(topic, queueId, at: store.minOffsetInQueue(topic, queueId)) ?? -1
             return request.response(code: ResponseCode.success, fields: ["timestamp": String(time)])
         default:
             let timestamp = try request.int64("timestamp")
-            let offset = store.offsetInQueue(byTime: timestamp, topic, queueId)
+            let offset = try store.offsetInQueue(byTime: timestamp, topic, queueId)
             return request.response(code: ResponseCode.success, fields: ["offset": String(offset)])
         }
     }
@@ -103,7 +103,8 @@ struct AdminBrokerProcessor: Sendable {
             "commitLogMinOffset": .string(String(store.commitLogMinOffset)),
             "commitLogMaxOffset": .string(String(store.commitLogMaxOffset)),
             "bootTimestamp": .string(String(broker.bootTimestamp)),
-            "brokerRole": .string(broker.config.brokerRole.rawValue),
+            "brokerRole": .string(broker.role.current.role.rawValue),
+            "brokerId": .string(String(broker.role.current.brokerId)),
             // Not in RocketMQ's table: the record checks of reads and of the scrubber.
             "commitLogDamagedRecords": .string(String(store.damage.count)),
             "commitLogLastDamage": .string(store.damage.latest ?? ""),
@@ -128,7 +129,7 @@ struct AdminBrokerProcessor: Sendable {
         let maxNum = uniqueOnly ? broker.config.defaultQueryMaxNum : Int(try request.int32("maxNum", in: 0...Int32.max))
         let begin = try request.int64("beginTimestamp")
         let end = try request.int64("endTimestamp")
-        let found = broker.store.queryMessages(
+        let found = try broker.store.queryMessages(
             topic: topic, key: key, maxCount: min(max(1, maxNum), Self.maxQueryResults), beginMillis: begin,
             endMillis: end,
             uniqueKeyOnly: uniqueOnly)

@@ -31,7 +31,7 @@ struct ConsumerAdminProcessor: Sendable {
                 let consumerOffset = max(
                     0, broker.consumerOffsets.query(group: group, topic: topic, queueId: queueId) ?? 0)
                 let lastTimestamp =
-                    consumerOffset > 0 ? store.storeTime(topic, queueId, at: consumerOffset - 1) ?? 0 : 0
+                    consumerOffset > 0 ? try store.storeTime(topic, queueId, at: consumerOffset - 1) ?? 0 : 0
                 table[Self.key(queue)] = .object([
                     "brokerOffset": .int(store.maxOffsetInQueue(topic, queueId)),
                     "consumerOffset": .int(consumerOffset), "lastTimestamp": .int(lastTimestamp),
@@ -79,7 +79,7 @@ struct ConsumerAdminProcessor: Sendable {
         for queueId in 0..<config.writeQueueNums {
             var offset =
                 timestamp < 0
-                ? store.maxOffsetInQueue(topic, queueId) : store.offsetInQueue(byTime: timestamp, topic, queueId)
+                ? store.maxOffsetInQueue(topic, queueId) : try store.offsetInQueue(byTime: timestamp, topic, queueId)
             let current = broker.consumerOffsets.query(group: group, topic: topic, queueId: queueId)
             if !force, let current, current < offset { offset = current }
             broker.consumerOffsets.commit(group: group, topic: topic, queueId: queueId, offset: offset)

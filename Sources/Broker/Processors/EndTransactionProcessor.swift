@@ -11,7 +11,7 @@ struct EndTransactionProcessor: Sendable {
         let commitLogOffset = try request.int64("commitLogOffset")
         let decision = try request.int32("commitOrRollback")
         let fromCheck = request.optionalString("fromTransactionCheck").map { $0 == "true" || $0 == "1" } ?? false
-        if broker.config.brokerRole == .slave {
+        guard broker.role.isMaster else {
             return request.response(
                 code: ResponseCode.slaveNotAvailable, remark: "the broker is a slave, it cannot end transactions")
         }

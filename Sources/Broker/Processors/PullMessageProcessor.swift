@@ -64,7 +64,7 @@ struct PullMessageProcessor: Sendable {
             }
             filter = subscription.expression
         }
-        if sysFlag & PullSysFlag.commitOffset != 0, commitOffset >= 0, config.brokerRole != .slave {
+        if sysFlag & PullSysFlag.commitOffset != 0, commitOffset >= 0, broker.role.isMaster {
             broker.consumerOffsets.commit(group: group, topic: topic, queueId: queueId, offset: commitOffset)
         }
 

@@ -9,9 +9,11 @@ struct SendMessageProcessor: Sendable {
     func send(_ request: RemotingCommand, from connection: RemotingConnection) async throws -> RemotingCommand {
         let header = try SendMessageRequestHeader(request)
         let config = broker.config
-        if config.brokerRole == .slave {
+        let role = broker.role.current
+        guard role.isMaster else {
             return request.response(
-                code: ResponseCode.serviceNotAvailable, remark: "the broker is a slave, it does not accept messages")
+                code: ResponseCode.serviceNotAvailable,
+                remark: "the broker is \(role), not the master: it does not accept messages")
         }
         guard Permission.isWritable(config.brokerPermission) else {
             return request.response(
@@ -51,12 +53,13 @@ struct SendMessageProcessor: Sendable {
         if header.batch {
             var batchBody = body
             if header.sysFlag & MessageSysFlag.compressed != 0 {
-                guard let inflated = try? Zlib.decompress(Array(body.readableBytesView), limit: config.maxMessageSize)
-                else {
+                do {
+                    batchBody = ByteBuffer(
+                        bytes: try Zlib.decompress(Array(body.readableBytesView), limit: config.maxMessageSize))
+                } catch {
                     return request.response(
-                        code: ResponseCode.messageIllegal, remark: "the compressed batch cannot be inflated")
+                        code: ResponseCode.messageIllegal, remark: "the compressed batch cannot be inflated: \(error)")
                 }
-                batchBody = ByteBuffer(bytes: inflated)
             }
             let batch: [BatchedMessage]
             do {
@@ -202,15 +205,15 @@ struct SendMessageProcessor: Sendable {
         guard Permission.isWritable(broker.config.brokerPermission) else {
             return request.response(code: ResponseCode.noPermission, remark: "the broker sending message is forbidden")
         }
-        if broker.config.brokerRole == .slave {
-            return request.response(code: ResponseCode.serviceNotAvailable, remark: "the broker is a slave")
+        guard broker.role.isMaster else {
+            return request.response(code: ResponseCode.serviceNotAvailable, remark: "the broker is not the master")
         }
         guard groupConfig.retryQueueNums > 0 else { return request.response(code: ResponseCode.success) }
         let retryTopic = SystemTopics.retryTopic(for: group)
         let (retryConfig, created) = broker.topics.createTopicIfAbsent(
             retryTopic, queueNums: groupConfig.retryQueueNums, perm: Permission.read | Permission.write)
         if created { await broker.registerWithNameServers() }
-        guard let original = broker.store.lookMessage(atCommitLogOffset: offset) else {
+        guard let original = try broker.store.lookMessage(atCommitLogOffset: offset) else {
             return request.response(code: ResponseCode.systemError, remark: "look message by offset failed, \(offset)")
         }
         var message = original

@@ -1,6 +1,7 @@
 import Common
 import NIOCore
 import Remoting
+import Storage
 
 /// The local CommitLog: one sequential log over fixed-size segments (`storePathCommitLog`).
 ///

@@ -1,4 +1,5 @@
 import NIOCore
+import Storage
 
 /// One entry of a ConsumeQueue: `| CommitLog offset 8 | size 4 | tags hash 8 |` (20 bytes).
 public struct ConsumeQueueEntry: Sendable, Equatable {

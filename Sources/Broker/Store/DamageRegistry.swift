@@ -1,3 +1,4 @@
+import Storage
 import Synchronization
 
 /// Damaged CommitLog records, found by reads (pulls, queries, lookups) and by the scrubber.

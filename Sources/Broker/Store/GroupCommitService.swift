@@ -1,66 +1,57 @@
-import Common
-import DequeModule
 import Logging
-import NIOCore
 import NIOPosix
-import Remoting
+import Storage
 import Synchronization
 
-/// SYNC_FLUSH group commit: concurrent senders wait on one fsync that covers all of them.
+/// SYNC_FLUSH group commit: concurrent senders wait on one fsync that covers all of them. The
+/// flushed CommitLog offset is an `OffsetWaiter`; one flush loop at a time advances it.
 final class GroupCommitService: Sendable {
-    struct Waiter {
-        var offset: Int64
-        var continuation: CheckedContinuation<Bool, Never>
-    }
     struct State {
-        var waiters: [Waiter] = []
+        /// The highest offset someone asked to have fsynced.
+        var requested: Int64 = 0
         var running = false
     }
     let state = Mutex(State())
+    let flushed = OffsetWaiter()
     let logger: Logger
+    /// RocketMQ's `syncFlushTimeout`: a put waits this long for its fsync (FLUSH_DISK_TIMEOUT).
+    let timeout: Duration
 
-    init(logger: Logger) { self.logger = logger }
+    init(logger: Logger, timeout: Duration = .seconds(5)) {
+        self.logger = logger
+        self.timeout = timeout
+    }
 
-    /// Waits until `flush` has made `offset` durable; false if flushing failed.
-    func waitForFlush(upTo offset: Int64, flush: @escaping @Sendable () throws -> Int64) async -> Bool {
-        await withCheckedContinuation { continuation in
-            let start = state.withLock { state -> Bool in
-                state.waiters.append(Waiter(offset: offset, continuation: continuation))
-                guard !state.running else { return false }
-                state.running = true
-                return true
-            }
-            if start {
-                Task.detached { [self] in await self.flushLoop(flush) }
-            }
+    /// Waits until `flush` has made `offset` durable. `flush` returns the durable end.
+    func waitForFlush(upTo offset: Int64, flush: @escaping @Sendable () throws -> Int64) async -> OffsetWaitResult {
+        let start = state.withLock { state -> Bool in
+            state.requested = max(state.requested, offset)
+            guard !state.running else { return false }
+            state.running = true
+            return true
         }
+        if start { Task.detached { [self] in await self.flushLoop(flush) } }
+        return await flushed.wait(for: offset, timeout: timeout)
     }
 
     private func flushLoop(_ flush: @escaping @Sendable () throws -> Int64) async {
         while true {
-            let batch = state.withLock { state -> [Waiter] in
-                defer { state.waiters.removeAll() }
-                if state.waiters.isEmpty { state.running = false }
-                return state.waiters
+            let target = state.withLock { state -> Int64? in
+                guard state.requested > flushed.reached else {
+                    state.running = false
+                    return nil
+                }
+                return state.requested
             }
-            if batch.isEmpty { return }
-            var flushedOffset: Int64 = -1
+            guard target != nil else { return }
             do {
-                flushedOffset = try await NIOThreadPool.singleton.runIfActive { try flush() }
+                let durable = try await NIOThreadPool.singleton.runIfActive { try flush() }
+                flushed.advance(to: durable)
             } catch {
                 logger.error("sync flush failed: \(error)")
+                state.withLock { $0.requested = flushed.reached }
+                flushed.fail("fsync failed: \(error)")
             }
-            var pending: [Waiter] = []
-            for waiter in batch {
-                if flushedOffset >= waiter.offset {
-                    waiter.continuation.resume(returning: true)
-                } else if flushedOffset < 0 {
-                    waiter.continuation.resume(returning: false)
-                } else {
-                    pending.append(waiter)
-                }
-            }
-            if !pending.isEmpty { state.withLock { $0.waiters.append(contentsOf: pending) } }
         }
     }
 }

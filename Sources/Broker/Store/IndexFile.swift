@@ -1,5 +1,6 @@
 import Common
 import Remoting
+import Storage
 
 #if canImport(Glibc)
     import Glibc

@@ -100,7 +100,7 @@ extension MessageStore {
                 try commitLog.flush()
                 return commitLog.flushedOffset
             }
-            if !flushed { return PutMessageResult(status: .flushDiskTimeout, appended: result.appended) }
+            if flushed != .reached { return PutMessageResult(status: .flushDiskTimeout, appended: result.appended) }
         }
         return result
     }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Remoting
+import Storage
 import Synchronization
 
 extension MessageStore {
@@ -160,16 +161,17 @@ extension MessageStore {
         return .corruptRecord(path: commitLog.location(of: offset), offset: offset, reason: "unreadable: \(error)")
     }
 
-    /// The stored record at a CommitLog offset, decoded; nil (with a log line) when it is absent,
-    /// damaged or unreadable.
-    public func lookMessage(atCommitLogOffset offset: Int64) -> MessageExt? {
-        guard var record = verifiedRecord(atCommitLogOffset: offset) else { return nil }
+    /// The stored record at a CommitLog offset, decoded; nil when no record is stored there.
+    /// Throws (after a log line) when it is damaged or unreadable.
+    public func lookMessage(atCommitLogOffset offset: Int64) throws(StoreError) -> MessageExt? {
+        guard var record = try verifiedRecord(atCommitLogOffset: offset) else { return nil }
         do {
             return try StoredMessageCodec.decode(from: &record)
         } catch {
-            reportDamage(
-                .corruptRecord(path: commitLogLocation(of: offset), offset: offset, reason: "\(error)"), queue: nil)
-            return nil
+            let damage = StoreError.corruptRecord(
+                path: commitLogLocation(of: offset), offset: offset, reason: "\(error)")
+            reportDamage(damage, queue: nil)
+            throw damage
         }
     }
 
@@ -203,25 +205,29 @@ extension MessageStore {
 
     func commitLogLocation(of offset: Int64) -> String { state.withLock { $0.commitLog.location(of: offset) } }
 
-    public func consumeQueueEntry(_ topic: String, _ queueId: Int32, at queueOffset: Int64) -> ConsumeQueueEntry? {
-        state.withLock { try? $0.consumeQueues[TopicQueueKey(topic, queueId)]?.entry(at: queueOffset) }
+    /// The ConsumeQueue entry at a queue offset; nil past the queue's ends. Throws when the
+    /// ConsumeQueue file cannot be read.
+    public func consumeQueueEntry(_ topic: String, _ queueId: Int32, at queueOffset: Int64) throws -> ConsumeQueueEntry?
+    {
+        try state.withLock { try $0.consumeQueues[TopicQueueKey(topic, queueId)]?.entry(at: queueOffset) }
     }
 
-    /// Store timestamp of the message at a queue offset, or nil.
-    public func storeTime(_ topic: String, _ queueId: Int32, at queueOffset: Int64) -> Int64? {
-        guard let entry = consumeQueueEntry(topic, queueId, at: queueOffset),
-            let record = verifiedRecord(atCommitLogOffset: entry.commitLogOffset)
+    /// Store timestamp of the message at a queue offset; nil when there is none.
+    public func storeTime(_ topic: String, _ queueId: Int32, at queueOffset: Int64) throws -> Int64? {
+        guard let entry = try consumeQueueEntry(topic, queueId, at: queueOffset),
+            let record = try verifiedRecord(atCommitLogOffset: entry.commitLogOffset)
         else { return nil }
         return record.getInteger(at: record.readerIndex + StoredMessageCodec.storeTimestampPosition, as: Int64.self)
     }
 
     /// First queue offset whose store time is at or after `timestamp` (binary search).
-    public func offsetInQueue(byTime timestamp: Int64, _ topic: String, _ queueId: Int32) -> Int64 {
+    public func offsetInQueue(byTime timestamp: Int64, _ topic: String, _ queueId: Int32) throws -> Int64 {
         var low = minOffsetInQueue(topic, queueId)
         var high = maxOffsetInQueue(topic, queueId)
         while low < high {
             let middle = low + (high - low) / 2
-            guard let time = storeTime(topic, queueId, at: middle) else {
+            // A hole (an entry lost to damage) or a retention race: look right of it.
+            guard let time = try storeTime(topic, queueId, at: middle) else {
                 low = middle + 1
                 continue
             }
@@ -230,14 +236,15 @@ extension MessageStore {
         return low
     }
 
-    /// `readRecord`, with damage reported (once per offset) and an absent record as nil.
-    func verifiedRecord(atCommitLogOffset offset: Int64) -> ByteBuffer? {
+    /// `readRecord`, with an absent record as nil and damage reported (once per offset) before
+    /// it is thrown.
+    func verifiedRecord(atCommitLogOffset offset: Int64) throws(StoreError) -> ByteBuffer? {
         do {
             return try readRecord(atCommitLogOffset: offset)
         } catch {
             if case .outOfRange = error { return nil }
             reportDamage(error, queue: nil)
-            return nil
+            throw error
         }
     }
 
@@ -247,7 +254,7 @@ extension MessageStore {
     /// `uniqueKeyOnly`), stored within [begin, end], newest first (QUERY_MESSAGE).
     public func queryMessages(
         topic: String, key: String, maxCount: Int, beginMillis: Int64, endMillis: Int64, uniqueKeyOnly: Bool
-    ) -> (messages: ByteBuffer, count: Int, lastUpdateTimestamp: Int64, lastUpdatePhyOffset: Int64) {
+    ) throws(StoreError) -> (messages: ByteBuffer, count: Int, lastUpdateTimestamp: Int64, lastUpdatePhyOffset: Int64) {
         let (offsets, lastUpdate) = state.withLock { state in
             (
                 state.index.query(
@@ -258,11 +265,20 @@ extension MessageStore {
         var messages = ByteBuffer()
         var count = 0
         for offset in offsets {
-            guard var record = verifiedRecord(atCommitLogOffset: offset) else { continue }
+            // Entries of deleted segments are absent, not damaged.
+            guard var record = try verifiedRecord(atCommitLogOffset: offset) else { continue }
             var copy = record
+            let message: MessageExt
+            do {
+                message = try StoredMessageCodec.decode(from: &copy, readBody: false)
+            } catch {
+                let damage = StoreError.corruptRecord(
+                    path: commitLogLocation(of: offset), offset: offset, reason: "\(error)")
+                reportDamage(damage, queue: nil)
+                throw damage
+            }
             // Hash collisions and stale entries: keep only exact matches.
-            guard let message = try? StoredMessageCodec.decode(from: &copy, readBody: false), message.topic == topic,
-                message.uniqueKey == key || (!uniqueKeyOnly && message.keys.contains(key))
+            guard message.topic == topic, message.uniqueKey == key || (!uniqueKeyOnly && message.keys.contains(key))
             else { continue }
             messages.writeBuffer(&record)
             count += 1

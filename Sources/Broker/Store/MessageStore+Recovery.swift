@@ -92,8 +92,16 @@ extension MessageStore {
             guard let (at, record) = next else { break }
             offset = at + Int64(record.readableBytes)
             var buffer = record
-            let problem = RecordScanner.problem(in: record)
-            guard problem == nil, let message = try? StoredMessageCodec.decode(from: &buffer, readBody: false) else {
+            var problem = RecordScanner.problem(in: record)
+            var decoded: MessageExt?
+            if problem == nil {
+                do {
+                    decoded = try StoredMessageCodec.decode(from: &buffer, readBody: false)
+                } catch {
+                    problem = "does not decode: \(error)"
+                }
+            }
+            guard let message = decoded else {
                 let reason = problem ?? "does not decode"
                 reportDamage(
                     .corruptRecord(path: state.commitLog.location(of: at), offset: at, reason: reason), queue: nil)

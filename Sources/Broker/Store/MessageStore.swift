@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Remoting
+import Storage
 import Synchronization
 
 public struct MessageStoreConfig: Sendable {

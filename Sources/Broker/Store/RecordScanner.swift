@@ -1,6 +1,7 @@
 import Common
 import NIOCore
 import Remoting
+import Storage
 
 /// Validates CommitLog records in large sequential reads (recovery must read a 1 GiB log in
 /// seconds): size bounds, magic code, the lengths inside the record, the body CRC and the

@@ -2,6 +2,7 @@ import Common
 import Logging
 import NIOCore
 import Remoting
+import Storage
 
 /// Transactional (half) messages (`TransactionalMessageServiceImpl`).
 ///
@@ -51,12 +52,14 @@ struct TransactionalMessageService: Sendable {
 
     enum EndError: Error, CustomStringConvertible {
         case notFound(Int64)
+        case unreadable(StoreError)
         case mismatch(String)
         case store(PutMessageStatus)
 
         var description: String {
             switch self {
             case .notFound(let offset): "Find prepared transaction message failed: no half message at \(offset)"
+            case .unreadable(let error): "Find prepared transaction message failed: \(error)"
             case .mismatch(let what): "The half message does not match the request: \(what)"
             case .store(let status): "storing the transaction outcome failed: \(status)"
             }
@@ -67,9 +70,13 @@ struct TransactionalMessageService: Sendable {
     func end(
         producerGroup: String, commitLogOffset: Int64, queueOffset: Int64, commit: Bool
     ) async throws(EndError) {
-        guard let half = store.lookMessage(atCommitLogOffset: commitLogOffset),
-            half.topic == SystemTopics.transactionHalf
-        else { throw .notFound(commitLogOffset) }
+        let stored: MessageExt?
+        do {
+            stored = try store.lookMessage(atCommitLogOffset: commitLogOffset)
+        } catch {
+            throw .unreadable(error)
+        }
+        guard let half = stored, half.topic == SystemTopics.transactionHalf else { throw .notFound(commitLogOffset) }
         guard half.properties[MessageConst.producerGroup] == producerGroup else {
             throw .mismatch(
                 "producer group \(producerGroup) is not \(half.properties[MessageConst.producerGroup] ?? "")")
@@ -100,9 +107,34 @@ struct TransactionalMessageService: Sendable {
 
     // MARK: check
 
-    /// One check round; returns how many half messages were checked.
+    /// One check round; returns how many half messages were checked. A queue that cannot be
+    /// read ends the round (logged); the next round starts again where this one stopped.
     @discardableResult
     func checkRound(now: Int64) async -> Int {
+        do {
+            return try await checkHalfQueue(now: now)
+        } catch {
+            broker.logger.error("transaction check round stopped: \(error); the next round retries")
+            return 0
+        }
+    }
+
+    /// The message a ConsumeQueue entry points at; nil (logged) when it is damaged or gone, so
+    /// one bad record never blocks the queue. Unreadable ConsumeQueues throw.
+    func message(at entry: ConsumeQueueEntry, what: String) -> MessageExt? {
+        do {
+            guard let message = try store.lookMessage(atCommitLogOffset: entry.commitLogOffset) else {
+                broker.logger.warning("\(what) at CommitLog offset \(entry.commitLogOffset) is gone; skipped")
+                return nil
+            }
+            return message
+        } catch {
+            broker.logger.warning("\(what) at CommitLog offset \(entry.commitLogOffset) skipped: \(error)")
+            return nil
+        }
+    }
+
+    private func checkHalfQueue(now: Int64) async throws -> Int {
         let half = SystemTopics.transactionHalf
         let opTopic = SystemTopics.transactionOpHalf
         let offsets = broker.consumerOffsets
@@ -113,18 +145,14 @@ struct TransactionalMessageService: Sendable {
         let opStart = max(
             offsets.query(group: Self.internalGroup, topic: opTopic, queueId: 0) ?? 0,
             store.minOffsetInQueue(opTopic, 0))
-        let ops = resolvedHalfOffsets(from: opStart)
+        let ops = try resolvedHalfOffsets(from: opStart)
         let resolved = Set(ops.map(\.halfOffset))
         var checked = 0
         scan: while halfOffset < halfMax {
             defer { halfOffset += 1 }
             guard !resolved.contains(halfOffset) else { continue }
-            guard let entry = store.consumeQueueEntry(half, 0, at: halfOffset),
-                let message = store.lookMessage(atCommitLogOffset: entry.commitLogOffset)
-            else {
-                broker.logger.warning("half message at queue offset \(halfOffset) cannot be read; skipped")
-                continue
-            }
+            guard let entry = try store.consumeQueueEntry(half, 0, at: halfOffset) else { continue }
+            guard let message = message(at: entry, what: "half message \(halfOffset)") else { continue }
             if now - message.storeTimestamp < Int64(broker.config.transactionTimeOut) {
                 halfOffset -= 1  // younger than the timeout, as is everything after it
                 break scan
@@ -160,11 +188,11 @@ struct TransactionalMessageService: Sendable {
     }
 
     /// Op records from `start`: (op queue offset, half queue offset it resolves).
-    func resolvedHalfOffsets(from start: Int64) -> [(opOffset: Int64, halfOffset: Int64)] {
+    func resolvedHalfOffsets(from start: Int64) throws -> [(opOffset: Int64, halfOffset: Int64)] {
         var ops: [(Int64, Int64)] = []
         var offset = start
-        while let entry = store.consumeQueueEntry(SystemTopics.transactionOpHalf, 0, at: offset) {
-            if let op = store.lookMessage(atCommitLogOffset: entry.commitLogOffset),
+        while let entry = try store.consumeQueueEntry(SystemTopics.transactionOpHalf, 0, at: offset) {
+            if let op = message(at: entry, what: "transaction op record \(offset)"),
                 let halfOffset = Int64(String(decoding: op.body, as: UTF8.self))
             {
                 ops.append((offset, halfOffset))

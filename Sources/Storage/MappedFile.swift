@@ -7,20 +7,6 @@ import SystemPackage
     import Glibc
 #endif
 
-public enum StoreError: Error, Sendable, CustomStringConvertible {
-    case io(path: String, offset: Int64, errno: Int32)
-    case corruptRecord(path: String, offset: Int64, reason: String)
-    case outOfRange(offset: Int64)
-
-    public var description: String {
-        switch self {
-        case .io(let path, let offset, let errno): "I/O error \(errno) on \(path) at \(offset)"
-        case .corruptRecord(let path, let offset, let reason): "corrupt record in \(path) at \(offset): \(reason)"
-        case .outOfRange(let offset): "offset \(offset) is outside the stored range"
-        }
-    }
-}
-
 /// One fixed-size segment file named by the 20-digit offset of its first byte
 /// (`00000000001073741824`). Writes go through `pwrite`, reads through `pread` (safe from any
 /// thread); the write position is published atomically so readers never see past it.
@@ -30,7 +16,8 @@ public final class MappedFile: Sendable {
     public let path: String
     public let fileFromOffset: Int64
     public let fileSize: Int
-    let fd: SystemPackage.FileDescriptor
+    /// The open segment (tests patch bytes through it to simulate bit rot).
+    public let fd: SystemPackage.FileDescriptor
     private let wrote = Atomic<Int>(0)
     private let flushed = Atomic<Int>(0)
 
