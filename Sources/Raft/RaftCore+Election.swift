@@ -133,6 +133,15 @@ extension RaftCore {
         }
     }
 
+    /// Fast failure detection: our leader's connection closed. We stop honouring its lease (so
+    /// we grant a peer's pre-vote too) and campaign now. A leader that is in fact alive keeps the
+    /// other voters' leases and wins back its followers with the next heartbeat.
+    mutating func connectionLost(to peer: NodeID, into ready: inout Ready) {
+        guard role == .follower, leader == peer, peer != id else { return }
+        leader = nil
+        campaign(transfer: false, into: &ready)
+    }
+
     /// Starts an election: a pre-vote round first unless this is a leadership transfer.
     mutating func campaign(transfer: Bool, into ready: inout Ready) {
         guard promotable else { return }

@@ -7,6 +7,10 @@ public enum RaftInput: Sendable {
     case persisted(through: LogIndex, term: Term)
     case transferLeadership(to: NodeID)
     case changeMembership(MembershipChange)
+    /// The driver saw its connection to `peer` close (a killed process resets its sockets).
+    /// A follower of that leader campaigns at once instead of waiting out the election timeout;
+    /// pre-vote and the other voters' leases still decide, so safety does not depend on it.
+    case connectionLost(NodeID)
 }
 
 public enum MembershipChange: Sendable, Equatable {
@@ -112,6 +116,7 @@ public struct RaftCore: Sendable {
         case .persisted(let index, let entryTerm): persisted(through: index, term: entryTerm, into: &ready)
         case .transferLeadership(let transferee): transferLeadership(to: transferee, into: &ready)
         case .changeMembership(let change): ready.proposal = changeMembership(change, into: &ready)
+        case .connectionLost(let peer): connectionLost(to: peer, into: &ready)
         }
         precondition(term >= termBefore, "term went back from \(termBefore) to \(term)")
         precondition(commitIndex >= commitBefore, "commit went back from \(commitBefore) to \(commitIndex)")

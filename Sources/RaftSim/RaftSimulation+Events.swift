@@ -22,6 +22,10 @@ extension RaftSimulation {
             if let last = write.entries.last {
                 process(nodes[node].core!.step(.persisted(through: last.index, term: last.term)), node: node)
             }
+        case .connectionLost(let node, let incarnation, let peer):
+            guard nodes[node].incarnation == incarnation, nodes[node].core != nil else { return }
+            trace.append(now, "n\(node) lost its connection to n\(peer)")
+            process(nodes[node].core!.step(.connectionLost(NodeID(UInt64(peer)))), node: node)
         case .fault:
             guard faultsOn else { return }
             injectFault()
@@ -96,6 +100,14 @@ extension RaftSimulation {
                 makeDurable(torn, node: node, entries: Array(torn.entries.prefix(kept)), withHardState: false)
             }
         }
+        // Its peers see their connections reset, after about one network delay.
+        if options.connectionLossSignals {
+            for peer in nodes.indices where peer != node && nodes[peer].core != nil {
+                queue.push(
+                    at: now + rng.next(in: 0..<(options.maxNetworkDelayMillis + 1)),
+                    .connectionLost(peer, incarnation: nodes[peer].incarnation, peer: node))
+            }
+        }
         nodes[node].core = nil
         nodes[node].pendingWrites = []
         nodes[node].incarnation += 1
@@ -121,7 +133,14 @@ extension RaftSimulation {
     mutating func injectFault() {
         let live = nodes.indices.filter { nodes[$0].core != nil }
         let down = nodes.indices.filter { nodes[$0].core == nil }
-        switch rng.next(in: 0..<11) {
+        switch rng.next(in: 0..<12) {
+        case 11:
+            // A spurious close: the peer is alive (a flaky link); safety must not depend on it.
+            let node = rng.next(in: 0..<nodes.count)
+            let peer = (node + 1 + rng.next(in: 0..<(nodes.count - 1))) % nodes.count
+            if options.connectionLossSignals, nodes[node].core != nil {
+                queue.push(at: now, .connectionLost(node, incarnation: nodes[node].incarnation, peer: peer))
+            }
         case 0, 1:
             if let victim = live.randomElement(using: &rng) { crashNode(victim, tornWrites: true) }
         case 2, 3:

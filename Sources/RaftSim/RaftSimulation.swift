@@ -13,6 +13,9 @@ public struct SimulationOptions: Sendable {
     public var maxDiskLatencyMillis = 4
     /// A deliberately broken core (mutation tests).
     public var mutation: RaftMutation?
+    /// Peers of a crashed node are told its connection closed (and some closes are spurious),
+    /// as the broker's transport tells the core.
+    public var connectionLossSignals = true
 
     public init(nodes: Int = 3, mutation: RaftMutation? = nil) {
         self.nodes = nodes
@@ -65,6 +68,8 @@ public struct RaftSimulation {
         case diskDone(Int, incarnation: Int, write: Int)
         case fault
         case propose
+        /// `node`'s connection to `peer` closed (a crash resets sockets; a flaky link may too).
+        case connectionLost(Int, incarnation: Int, peer: Int)
     }
 
     struct Link: Hashable {

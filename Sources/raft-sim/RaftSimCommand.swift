@@ -20,6 +20,9 @@ struct RaftSimCommand: ParsableCommand {
     @Option(help: "Simulated milliseconds of faults per run.")
     var faultMillis: Int = 6_000
 
+    @Flag(help: "Do not tell peers that a crashed node's connection closed (election timeout only).")
+    var noConnectionSignals = false
+
     @Flag(help: "Print each seed's failover time.")
     var verbose = false
 
@@ -44,6 +47,7 @@ struct RaftSimCommand: ParsableCommand {
     func run() throws {
         var options = SimulationOptions(nodes: nodes, mutation: mutation.flatMap { Self.mutations[$0] })
         options.faultPhaseMillis = faultMillis
+        options.connectionLossSignals = !noConnectionSignals
         var failovers: [Int] = []
         var violations = 0
         var events = 0

@@ -56,6 +56,28 @@ struct RaftSimulationTests {
         #expect(p99 < 1_000, "p99 \(p99) ms")
     }
 
+    /// Followers told that the dead leader's connection closed elect a new one sooner than the
+    /// election timeout alone allows, with the same safety checks on every step.
+    @Test func connectionLossSignalsShortenFailover() {
+        func medianFailover(signals: Bool) -> Int {
+            var samples: [Int] = []
+            for seed in UInt64(7000)..<7060 {
+                var options = SimulationOptions(nodes: 3)
+                options.connectionLossSignals = signals
+                var simulation = RaftSimulation(seed: seed, options: options)
+                let result = simulation.run()
+                #expect(result.violation == nil, "seed \(seed): \(result.violation ?? "")")
+                if let failover = result.failoverMillis { samples.append(failover) }
+            }
+            samples.sort()
+            return samples.isEmpty ? Int.max : samples[samples.count / 2]
+        }
+        let withSignals = medianFailover(signals: true)
+        let timeoutOnly = medianFailover(signals: false)
+        #expect(
+            withSignals * 2 < timeoutOnly, "median failover \(withSignals) ms with signals, \(timeoutOnly) ms without")
+    }
+
     @Test func sameSeedSameRun() {
         var first = RaftSimulation(seed: 77, options: SimulationOptions(nodes: 3))
         var second = RaftSimulation(seed: 77, options: SimulationOptions(nodes: 3))
