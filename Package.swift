@@ -54,6 +54,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // DLedger's replicated CommitLog: entry and index codecs, segment files, recovery and,
+        // next, the Raft driver and peer transport. Raft ← DLedgerStore ← Broker.
+        .target(
+            name: "DLedgerStore",
+            dependencies: [
+                "Raft", "Storage", "Common",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "Remoting",
             dependencies: [
@@ -162,6 +172,11 @@ let package = Package(
                 "Client", "Broker", "NameServer", "Remoting", "Common", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DLedgerStoreTests",
+            dependencies: ["DLedgerStore", "Common", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: strict),
