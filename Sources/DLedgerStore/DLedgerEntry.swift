@@ -84,7 +84,7 @@ public struct DLedgerEntry: Sendable, Equatable {
         let index = wide(8)
         let term = wide(16)
         let pos = wide(24)
-        guard index > 0, term >= 0, pos >= 0 else { throw .badPosition(index: index, term: term, pos: pos) }
+        guard index >= 0, term >= 0, pos >= 0 else { throw .badPosition(index: index, term: term, pos: pos) }
         let storedCRC = UInt32(bitPattern: field(40))
         let body = buffer.getBytes(at: start + headerSize, length: bodyLength)!
         guard CRC32.checksum(body) == storedCRC else { throw .bodyCRCMismatch(index: index) }

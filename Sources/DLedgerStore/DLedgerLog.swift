@@ -1,0 +1,289 @@
+import Common
+import NIOCore
+import Storage
+
+/// The entries of one DLedger replica on disk (`dledger-design.md` §6): `data/` files of
+/// entries (each at its absolute byte position `pos`) and `index/` files of 32-byte units
+/// (entry `i` at logical offset `i × 32`). Indices are DLedger's: the first entry is 0 and an
+/// empty log has `ledgerEndIndex == -1`.
+///
+/// A leader appends at the next position; a follower appends the leader's entry and must land
+/// on the same `pos`, so all replicas' data files are byte-identical.
+///
+/// Invariant: entries `ledgerBeginIndex ... ledgerEndIndex` are contiguous, their positions
+/// increase, and `dataEnd` is where the next entry (or the filler before it) starts.
+public struct DLedgerLog: Sendable {
+    public let maxEntrySize: Int
+    public private(set) var ledgerBeginIndex: Int64 = 0
+    public private(set) var ledgerEndIndex: Int64 = -1
+    public private(set) var ledgerEndTerm: Int64 = -1
+    /// The first byte after the last entry.
+    public private(set) var dataEnd: Int64 = 0
+
+    var data: MappedFileQueue
+    var index: MappedFileQueue
+
+    public init(dataDirectory: String, indexDirectory: String, dataFileSize: Int, indexFileSize: Int) {
+        precondition(indexFileSize % DLedgerIndexUnit.size == 0, "index file size must be a multiple of 32")
+        precondition(dataFileSize > DLedgerEntry.headerSize + DLedgerEntry.minimumBlankSize, "data files too small")
+        data = MappedFileQueue(directory: dataDirectory, fileSize: dataFileSize)
+        index = MappedFileQueue(directory: indexDirectory, fileSize: indexFileSize)
+        maxEntrySize = dataFileSize - DLedgerEntry.minimumBlankSize
+    }
+
+    public var isEmpty: Bool { ledgerEndIndex < ledgerBeginIndex }
+
+    // MARK: append
+
+    /// The position the next entry of `size` bytes will take (after a filler when it does not fit
+    /// the rest of the current file).
+    func nextPosition(forSize size: Int) -> Int64 {
+        let fileSize = Int64(data.fileSize)
+        let used = dataEnd % fileSize
+        if dataEnd > 0, used == 0 { return dataEnd }
+        return used + Int64(size + DLedgerEntry.minimumBlankSize) > fileSize ? dataEnd - used + fileSize : dataEnd
+    }
+
+    /// Appends a new entry (leader side): index `ledgerEndIndex + 1`, at the next position.
+    @discardableResult
+    public mutating func append(term: Int64, magic: Int32 = DLedgerEntry.magicNormal, body: [UInt8]) throws
+        -> DLedgerEntry
+    {
+        let size = DLedgerEntry.headerSize + body.count
+        let entry = DLedgerEntry(
+            magic: magic, index: ledgerEndIndex + 1, term: term, pos: nextPosition(forSize: size), body: body)
+        try append(entry)
+        return entry
+    }
+
+    /// Appends an entry as the leader stored it (follower side). It must be the next index,
+    /// not go back in term, and land on the same position as on the leader.
+    public mutating func append(_ entry: DLedgerEntry) throws {
+        guard entry.size <= maxEntrySize else {
+            throw DLedgerLogError.entryTooLarge(size: entry.size, limit: maxEntrySize)
+        }
+        guard entry.index == ledgerEndIndex + 1, entry.term >= ledgerEndTerm else {
+            throw DLedgerLogError.notNext(
+                index: entry.index, term: entry.term, end: ledgerEndIndex, endTerm: ledgerEndTerm)
+        }
+        let pos = nextPosition(forSize: entry.size)
+        guard entry.pos == pos else {
+            throw DLedgerLogError.positionMismatch(index: entry.index, pos: entry.pos, local: pos)
+        }
+        if pos != dataEnd { try writeFiller(upTo: pos) }
+        let file = try data.lastFileForAppend(startingAt: pos)
+        precondition(file.fileFromOffset + Int64(file.wrotePosition) == pos, "data file \(file.path) not at \(pos)")
+        try file.append(entry.bytes)
+        try writeIndexUnit(DLedgerIndexUnit(of: entry))
+        if isEmpty { ledgerBeginIndex = entry.index }
+        ledgerEndIndex = entry.index
+        ledgerEndTerm = entry.term
+        dataEnd = pos + Int64(entry.size)
+    }
+
+    /// Magic −1 and the bytes left, then zeros to the end of the file.
+    mutating func writeFiller(upTo next: Int64) throws {
+        let file = try data.lastFileForAppend(startingAt: dataEnd)
+        let left = file.remaining
+        precondition(file.fileFromOffset + Int64(file.fileSize) == next, "filler must end at \(next)")
+        var filler = ByteBuffer()
+        filler.writeInteger(DLedgerEntry.magicBlank)
+        filler.writeInteger(Int32(left))
+        filler.writeRepeatingByte(0, count: left - 8)
+        try file.append(filler)
+    }
+
+    mutating func writeIndexUnit(_ unit: DLedgerIndexUnit) throws {
+        let offset = unit.index * Int64(DLedgerIndexUnit.size)
+        let file = try index.lastFileForAppend(startingAt: offset)
+        let at = file.fileFromOffset + Int64(file.wrotePosition)
+        precondition(at == offset, "index unit \(unit.index) goes at \(offset), file \(file.path) is at \(at)")
+        var buffer = ByteBuffer()
+        unit.write(into: &buffer)
+        try file.append(buffer)
+    }
+
+    // MARK: read
+
+    /// The entry at `index`, checked against its index unit and its body CRC; nil outside
+    /// `ledgerBeginIndex ... ledgerEndIndex`.
+    public func entry(at entryIndex: Int64) throws -> DLedgerEntry? {
+        guard entryIndex >= ledgerBeginIndex, entryIndex <= ledgerEndIndex else { return nil }
+        var unitBytes = try index.read(offset: entryIndex * Int64(DLedgerIndexUnit.size), count: DLedgerIndexUnit.size)
+        guard let unit = DLedgerIndexUnit.read(from: &unitBytes), unit.index == entryIndex, unit.entrySize > 0,
+            Int(unit.entrySize) <= maxEntrySize
+        else {
+            throw DLedgerLogError.indexMismatch(index: entryIndex, reason: "index unit does not describe it")
+        }
+        var bytes = try data.read(offset: unit.pos, count: Int(unit.entrySize))
+        let entry: DLedgerEntry
+        do {
+            entry = try DLedgerEntry.parse(from: &bytes, maxSize: maxEntrySize)
+        } catch {
+            throw DLedgerLogError.corruptEntry(
+                path: data.file(containing: unit.pos)?.path ?? data.directory, pos: unit.pos, error)
+        }
+        guard unit.matches(entry) else {
+            throw DLedgerLogError.indexMismatch(
+                index: entryIndex, reason: "entry at \(unit.pos) is \(entry.index)@\(entry.term)")
+        }
+        return entry
+    }
+
+    // MARK: truncate and recover
+
+    /// Drops every entry after `entryIndex` (a follower's divergent tail).
+    public mutating func truncate(after entryIndex: Int64) throws {
+        guard entryIndex < ledgerEndIndex else { return }
+        guard entryIndex >= ledgerBeginIndex - 1 else {
+            throw DLedgerLogError.belowBegin(index: entryIndex, begin: ledgerBeginIndex)
+        }
+        let keep = entryIndex >= ledgerBeginIndex ? try entry(at: entryIndex) : nil
+        let cut = try entry(at: entryIndex + 1).map(\.pos) ?? dataEnd
+        try data.truncateDirty(cut)
+        try index.truncateDirty((entryIndex + 1) * Int64(DLedgerIndexUnit.size))
+        ledgerEndIndex = entryIndex
+        ledgerEndTerm = keep?.term ?? -1
+        dataEnd = keep.map { $0.pos + Int64($0.size) } ?? cut
+    }
+
+    /// Opens the files and keeps the longest valid prefix of entries: each must parse (magic,
+    /// sizes, body CRC), sit at its own position, and follow the previous one in index and
+    /// term. Index units that disagree with the data are rewritten from it. A damaged entry
+    /// more than one file before the last is not cut silently: recovery refuses instead.
+    /// Returns a description of what was cut, or nil when the log was intact.
+    @discardableResult
+    public mutating func recover() throws -> String? {
+        try data.load()
+        try index.load()
+        ledgerBeginIndex = 0
+        ledgerEndIndex = -1
+        ledgerEndTerm = -1
+        dataEnd = data.minOffset
+        var stopReason: String?
+        var stopFile = 0
+        var lastValid: DLedgerEntry?
+        var position = data.minOffset
+        scan: for (fileNumber, file) in data.files.enumerated() {
+            stopFile = fileNumber
+            guard file.fileFromOffset == position else {
+                stopReason = "gap before \(file.path)"
+                break
+            }
+            var at = 0
+            while at + DLedgerEntry.headerSize <= file.fileSize {
+                let head = try file.read(at: at, count: 8)
+                let magic = head.getInteger(at: 0, as: Int32.self)!
+                if magic == DLedgerEntry.magicBlank {
+                    let left = Int(head.getInteger(at: 4, as: Int32.self)!)
+                    guard left == file.fileSize - at else {
+                        stopReason = "filler of \(left) bytes at \(file.path):\(at) does not reach the file end"
+                        break scan
+                    }
+                    break
+                }
+                if magic == 0 && head.getInteger(at: 4, as: Int32.self) == 0 { break scan }  // end of data
+                let size = Int(head.getInteger(at: 4, as: Int32.self)!)
+                guard size > DLedgerEntry.minimumSizeExclusive, size <= min(maxEntrySize, file.fileSize - at) else {
+                    stopReason = "entry size \(size) at \(file.path):\(at)"
+                    break scan
+                }
+                var bytes = try file.read(at: at, count: size)
+                let entry: DLedgerEntry
+                do {
+                    entry = try DLedgerEntry.parse(from: &bytes, maxSize: maxEntrySize)
+                } catch {
+                    stopReason = "\(error) at \(file.path):\(at)"
+                    break scan
+                }
+                let pos = file.fileFromOffset + Int64(at)
+                let expectedIndex = lastValid.map { $0.index + 1 } ?? entry.index
+                guard entry.pos == pos, entry.index == expectedIndex, entry.term >= (lastValid?.term ?? 0) else {
+                    stopReason = "entry \(entry.index)@\(entry.term) at \(file.path):\(at) does not follow the log"
+                    break scan
+                }
+                if lastValid == nil { ledgerBeginIndex = entry.index }
+                lastValid = entry
+                at += size
+            }
+            position = file.fileFromOffset + Int64(file.fileSize)
+        }
+        if let stopReason, stopFile < data.files.count - 2 {
+            throw DLedgerLogError.damagedBeforeTail(reason: stopReason)
+        }
+        ledgerEndIndex = lastValid?.index ?? (ledgerBeginIndex - 1)
+        ledgerEndTerm = lastValid?.term ?? -1
+        dataEnd = lastValid.map { $0.pos + Int64($0.size) } ?? data.minOffset
+        try data.truncateDirty(dataEnd)
+        try repairIndex()
+        return stopReason
+    }
+
+    /// Cross-checks every index unit against its entry and rewrites the index from the data
+    /// from the first unit that disagrees; drops units past the end.
+    mutating func repairIndex() throws {
+        let unitSize = Int64(DLedgerIndexUnit.size)
+        var rebuildFrom = ledgerEndIndex + 1
+        var resumeAt = data.minOffset
+        if !isEmpty {
+            for entryIndex in ledgerBeginIndex...ledgerEndIndex {
+                do {
+                    if let good = try entry(at: entryIndex) { resumeAt = good.pos + Int64(good.size) }
+                } catch {
+                    // Expected after a crash between the data and the index write: rebuilt below.
+                    rebuildFrom = entryIndex
+                    break
+                }
+            }
+        }
+        let rebuildOffset = rebuildFrom * unitSize
+        if let first = index.files.first, first.fileFromOffset > rebuildOffset {
+            try index.truncateDirty(first.fileFromOffset - 1)  // nothing of it is usable: start over
+        }
+        try index.truncateDirty(rebuildOffset)
+        var pos = rebuildFrom == ledgerBeginIndex ? data.minOffset : resumeAt
+        while rebuildFrom <= ledgerEndIndex, let file = data.file(containing: pos) {
+            let at = Int(pos - file.fileFromOffset)
+            let head = try file.read(at: at, count: 8)
+            if head.getInteger(at: 0, as: Int32.self) == DLedgerEntry.magicBlank {
+                pos = file.fileFromOffset + Int64(file.fileSize)
+                continue
+            }
+            var bytes = try file.read(at: at, count: Int(head.getInteger(at: 4, as: Int32.self)!))
+            let entry = try DLedgerEntry.parse(from: &bytes, maxSize: maxEntrySize)
+            try writeIndexUnit(DLedgerIndexUnit(of: entry))
+            rebuildFrom = entry.index + 1
+            pos += Int64(entry.size)
+        }
+    }
+
+    public func flush() throws {
+        try data.flush()
+        try index.flush()
+    }
+}
+
+public enum DLedgerLogError: Error, Sendable, CustomStringConvertible {
+    case entryTooLarge(size: Int, limit: Int)
+    case notNext(index: Int64, term: Int64, end: Int64, endTerm: Int64)
+    case positionMismatch(index: Int64, pos: Int64, local: Int64)
+    case indexMismatch(index: Int64, reason: String)
+    case corruptEntry(path: String, pos: Int64, DLedgerEntryError)
+    case belowBegin(index: Int64, begin: Int64)
+    case damagedBeforeTail(reason: String)
+
+    public var description: String {
+        switch self {
+        case .entryTooLarge(let size, let limit): "entry of \(size) bytes exceeds \(limit)"
+        case .notNext(let index, let term, let end, let endTerm):
+            "entry \(index)@\(term) does not follow the log end \(end)@\(endTerm)"
+        case .positionMismatch(let index, let pos, let local):
+            "entry \(index) is at \(pos) on the leader but would be at \(local) here: the data files differ"
+        case .indexMismatch(let index, let reason): "index of entry \(index): \(reason)"
+        case .corruptEntry(let path, let pos, let error): "corrupt entry in \(path) at \(pos): \(error)"
+        case .belowBegin(let index, let begin): "entry \(index) is below the log's first entry \(begin)"
+        case .damagedBeforeTail(let reason):
+            "damage before the last two data files (\(reason)): refusing to drop whole files; check it manually"
+        }
+    }
+}
