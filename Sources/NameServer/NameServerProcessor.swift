@@ -140,9 +140,14 @@ public final class NameServerProcessor: RemotingRequestHandler {
         let registration = RegisterBrokerRequest(
             clusterName: try request.string("clusterName"), brokerAddr: try request.string("brokerAddr"),
             brokerName: try request.string("brokerName"), brokerId: try request.int64("brokerId", in: 0...Int64.max),
-            haServerAddr: request.extFields["haServerAddr"] ?? "", body: body, connectionID: connection.id)
+            haServerAddr: request.extFields["haServerAddr"] ?? "", body: body, connectionID: connection.id,
+            term: try request.optionalInteger("term", default: UInt64(0), in: 0...UInt64(Int64.max)))
         let now = clock()
         let result = routes.withLock { $0.registerBroker(registration, now: now) }
+        if let refused = result.refused {
+            logger.warning("REGISTER_BROKER from \(connection.remoteAddress) refused: \(refused)")
+            return request.response(code: ResponseCode.systemError, remark: refused)
+        }
         var fields: [String: String] = [:]
         if let master = result.masterAddr { fields["masterAddr"] = master }
         if let ha = result.haServerAddr { fields["haServerAddr"] = ha }

@@ -12,6 +12,8 @@ public struct BrokerLiveInfo: Sendable, Equatable {
 public struct RegisterBrokerResult: Sendable, Equatable {
     public var masterAddr: String?
     public var haServerAddr: String?
+    /// Why a master claim was refused (a lower Raft term than the master's), or nil.
+    public var refused: String?
 }
 
 public struct RegisterBrokerRequest: Sendable {
@@ -22,11 +24,14 @@ public struct RegisterBrokerRequest: Sendable {
     public var haServerAddr: String
     public var body: RegisterBrokerBody?
     public var connectionID: UInt64?
+    /// The Raft term of a DLedger broker's claim; 0 for fixed roles.
+    public var term: UInt64
 
     public init(
         clusterName: String, brokerAddr: String, brokerName: String, brokerId: Int64, haServerAddr: String,
-        body: RegisterBrokerBody?, connectionID: UInt64? = nil
+        body: RegisterBrokerBody?, connectionID: UInt64? = nil, term: UInt64 = 0
     ) {
+        self.term = term
         self.clusterName = clusterName
         self.brokerAddr = brokerAddr
         self.brokerName = brokerName
@@ -45,10 +50,26 @@ public struct RouteInfoManager: Sendable {
     public private(set) var topicQueueTable: [String: [String: QueueData]] = [:]
     /// brokerAddr → liveness
     public private(set) var brokerLiveTable: [String: BrokerLiveInfo] = [:]
+    /// brokerName → the highest Raft term a master claim carried. A claim of a lower term from
+    /// another address is refused, so a stale or restarting DLedger node cannot overwrite the
+    /// real master's route (apache/rocketmq#1464).
+    public private(set) var masterTermTable: [String: UInt64] = [:]
 
     public init() {}
 
     public mutating func registerBroker(_ request: RegisterBrokerRequest, now: Int64) -> RegisterBrokerResult {
+        if request.brokerId == 0, let known = masterTermTable[request.brokerName], request.term < known,
+            let master = brokerAddrTable[request.brokerName]?.brokerAddrs[0], master != request.brokerAddr,
+            brokerLiveTable[master] != nil
+        {
+            return RegisterBrokerResult(
+                refused:
+                    "master claim of \(request.brokerAddr) for \(request.brokerName) at term \(request.term) is older than \(master)'s term \(known)"
+            )
+        }
+        if request.brokerId == 0 {
+            masterTermTable[request.brokerName] = max(masterTermTable[request.brokerName] ?? 0, request.term)
+        }
         clusterAddrTable[request.clusterName, default: []].insert(request.brokerName)
         var registerFirst = false
         var brokerData =

@@ -15,14 +15,27 @@ struct RouteInfoManagerTests {
 
     static func register(
         _ routes: inout RouteInfoManager, name: String = "broker-a", id: Int64 = 0, address: String = "127.0.0.1:10911",
-        topics: [String] = ["TopicTest"], now: Int64, connection: UInt64? = nil
+        topics: [String] = ["TopicTest"], now: Int64, connection: UInt64? = nil, term: UInt64 = 0
     ) -> RegisterBrokerResult {
         routes.registerBroker(
             RegisterBrokerRequest(
                 clusterName: "DefaultCluster", brokerAddr: address, brokerName: name, brokerId: id,
                 haServerAddr: address.replacingOccurrences(of: "10911", with: "10912"), body: body(topics),
-                connectionID: connection),
+                connectionID: connection, term: term),
             now: now)
+    }
+
+    @Test func aMasterClaimOfAnOlderTermDoesNotOverwriteTheMaster() throws {
+        var routes = RouteInfoManager()
+        _ = Self.register(&routes, address: "127.0.0.1:30911", now: 0, term: 5)
+        let stale = Self.register(&routes, address: "127.0.0.1:30921", now: 1, term: 4)
+        #expect(stale.refused != nil)
+        #expect(routes.brokerAddrTable["broker-a"]?.brokerAddrs == [0: "127.0.0.1:30911"])
+        // The stale node registers as a follower instead: accepted.
+        #expect(Self.register(&routes, id: 2, address: "127.0.0.1:30921", now: 2, term: 4).refused == nil)
+        // A newer term takes over the master slot.
+        #expect(Self.register(&routes, address: "127.0.0.1:30921", now: 3, term: 6).refused == nil)
+        #expect(routes.brokerAddrTable["broker-a"]?.brokerAddrs == [0: "127.0.0.1:30921"])
     }
 
     @Test func registeredMasterIsRoutedWithItsQueues() throws {
