@@ -45,8 +45,14 @@ final class GroupCommitService: Sendable {
             }
             guard target != nil else { return }
             do {
+                let before = flushed.reached
                 let durable = try await NIOThreadPool.singleton.runIfActive { try flush() }
                 flushed.advance(to: durable)
+                if durable <= before {
+                    // Nothing more can become durable (the log ends before the request, e.g. after a
+                    // rolled-back put): stop instead of spinning; such waiters time out.
+                    state.withLock { $0.requested = flushed.reached }
+                }
             } catch {
                 logger.error("sync flush failed: \(error)")
                 state.withLock { $0.requested = flushed.reached }
