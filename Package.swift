@@ -176,7 +176,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DLedgerStoreTests",
-            dependencies: ["DLedgerStore", "Common", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["DLedgerStore", "Raft", "Storage", "Common", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: strict),

@@ -29,9 +29,9 @@ func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async throws ->
     return condition()
 }
 
-/// The first wall-clock millisecond after `millis`.
+/// The first wall-clock millisecond after `millis` (waits on the clock with a deadline).
 func millisecond(after millis: Int64) async throws -> Int64 {
-    while currentTimeMillis() <= millis { try await Task.sleep(for: .microseconds(200)) }
+    #expect(try await eventually { currentTimeMillis() > millis }, "the wall clock did not pass \(millis)")
     return currentTimeMillis()
 }
 

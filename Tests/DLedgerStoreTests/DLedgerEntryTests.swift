@@ -1,6 +1,7 @@
 import Common
 import DLedgerStore
 import NIOCore
+import Raft
 import Testing
 
 struct DLedgerEntryTests {
@@ -54,11 +55,12 @@ struct DLedgerEntryTests {
 
     /// Seeded random and mutated bytes never trap: an entry parses or a typed error comes back.
     @Test func randomBytesNeverTrap() {
-        var rng = SeededBytes(seed: 0xD1ED)
+        var rng = SplitMix64(seed: 0xD1ED)
+        func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
         var (parsed, rejected) = (0, 0)
         for round in 0..<5_000 {
-            var bytes = round % 2 == 0 ? Array(Self.entry.bytes.readableBytesView) : rng.bytes(count: rng.next(100))
-            if round % 2 == 0 { bytes[rng.next(bytes.count)] ^= UInt8(1 << rng.next(8)) }
+            var bytes = round % 2 == 0 ? Array(Self.entry.bytes.readableBytesView) : bytes(rng.next(in: 0..<100))
+            if round % 2 == 0 { bytes[rng.next(in: 0..<bytes.count)] ^= UInt8(1 << rng.next(in: 0..<8)) }
             var buffer = ByteBuffer(bytes: bytes)
             do {
                 _ = try DLedgerEntry.parse(from: &buffer, maxSize: 1 << 16)
@@ -88,19 +90,4 @@ struct DLedgerEntryTests {
         var short = ByteBuffer(bytes: [UInt8](repeating: 0, count: 31))
         #expect(DLedgerIndexUnit.read(from: &short) == nil && short.readerIndex == 0)
     }
-}
-
-/// SplitMix64 for test bytes.
-struct SeededBytes {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func next(_ bound: Int) -> Int { bound <= 0 ? 0 : Int(next() % UInt64(bound)) }
-    mutating func bytes(count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) } }
 }

@@ -1,5 +1,6 @@
 import DLedgerStore
 import NIOCore
+import Raft
 import Storage
 import Testing
 
@@ -71,8 +72,8 @@ struct DLedgerLogTests {
         let root = try temporaryDirectory()
         let (log, entries) = try Self.filled(root, count: 50)
         // Zero the data from a random byte of the last few entries on: a torn write.
-        var rng = SeededBytes(seed: UInt64(seed) &+ 0xC0FFEE)
-        let cut = entries[45].pos + Int64(rng.next(Int(log.dataEnd - entries[45].pos)))
+        var rng = SplitMix64(seed: UInt64(seed) &+ 0xC0FFEE)
+        let cut = entries[45].pos + Int64(rng.next(in: 0..<Int(log.dataEnd - entries[45].pos)))
         let file = try MappedFile(
             directory: root + "/data", fileFromOffset: cut - cut % Int64(Self.dataFileSize), fileSize: Self.dataFileSize
         )
