@@ -21,14 +21,14 @@ extension RaftCore {
                 break  // a pre-vote carries a future term and changes nobody's term
             case .preVoteResponse(granted: true):
                 break  // granted pre-votes carry the future term we will campaign in
-            case .append, .heartbeat, .timeoutNow:
+            case .append, .restartLog, .heartbeat, .timeoutNow:
                 becomeFollower(term: envelope.term, leader: envelope.from)
             default:
                 becomeFollower(term: envelope.term, leader: nil)
             }
         } else if envelope.term < term {
             switch envelope.message {
-            case .append, .heartbeat:
+            case .append, .restartLog, .heartbeat:
                 // A deposed leader: our higher term in the answer makes it step down.
                 send(.heartbeatResponse, to: envelope.from, into: &ready)
             case .preVote:
@@ -89,6 +89,12 @@ extension RaftCore {
             handleAppend(
                 from: envelope.from, prevIndex: prevIndex, prevTerm: prevTerm, entries: entries,
                 leaderCommit: leaderCommit, into: &ready)
+        case .restartLog(let index, let boundaryTerm, let leaderCommit):
+            electionElapsed = 0
+            leader = envelope.from
+            handleRestartLog(
+                from: envelope.from, boundary: LogBoundary(index: index, term: boundaryTerm),
+                leaderCommit: leaderCommit, into: &ready)
         case .heartbeat(let leaderCommit):
             electionElapsed = 0
             leader = envelope.from
@@ -104,7 +110,7 @@ extension RaftCore {
 
     mutating func stepCandidate(_ envelope: Envelope, into ready: inout Ready) {
         switch envelope.message {
-        case .append, .heartbeat:
+        case .append, .restartLog, .heartbeat:
             // Someone won this term.
             becomeFollower(term: envelope.term, leader: envelope.from)
             stepFollower(envelope, into: &ready)

@@ -41,7 +41,7 @@ extension RaftCore {
     }
 
     func votersFromLog() -> Set<NodeID> {
-        guard let last = log.entries.last(where: { $0.kind == .configuration }) else { return Set(config.voters) }
+        guard let last = log.lastConfiguration() else { return Set(config.voters) }
         return Self.decodeVoters(last.payload)
     }
 

@@ -22,8 +22,18 @@ extension RaftCore {
             return false
         }
         let prevIndex = peerProgress.next - 1
+        precondition(prevIndex <= log.lastIndex, "\(peer) next \(peerProgress.next) beyond last \(log.lastIndex)")
         guard let prevTerm = log.term(at: prevIndex) else {
-            preconditionFailure("\(peer) next \(peerProgress.next) beyond last \(log.lastIndex)")
+            // Retention dropped what the follower lacks: it restarts its log at our boundary.
+            let boundary = log.firstIndex - 1
+            send(
+                .restartLog(after: boundary, term: log.term(at: boundary) ?? .zero, leaderCommit: commitIndex),
+                to: peer, into: &ready)
+            peerProgress.becomeProbe()
+            peerProgress.next = boundary + 1
+            peerProgress.probeSent = true
+            progress[peer] = peerProgress
+            return true
         }
         let entries = log.slice(from: peerProgress.next, maxCount: config.maxEntriesPerAppend)
         if entries.isEmpty && !sendIfEmpty { return false }
@@ -75,6 +85,30 @@ extension RaftCore {
         if newCommit > commitIndex { commitIndex = newCommit }
         send(
             .appendResponse(success: true, index: lastNew, hintIndex: 0, hintTerm: .zero), to: leaderId,
+            into: &ready, afterPersist: true)
+    }
+
+    /// Follower side of `restartLog`: a log that already holds the boundary just acknowledges
+    /// it; one that does not is dropped and continues after it.
+    mutating func handleRestartLog(
+        from leaderId: NodeID, boundary: LogBoundary, leaderCommit: LogIndex, into ready: inout Ready
+    ) {
+        if boundary.index <= commitIndex || log.matches(index: boundary.index, term: boundary.term) {
+            handleAppend(
+                from: leaderId, prevIndex: boundary.index, prevTerm: boundary.term, entries: [],
+                leaderCommit: leaderCommit, into: &ready)
+            return
+        }
+        guard boundary.index <= leaderCommit else { return }  // leaders drop only committed entries
+        log.reset(after: boundary)
+        dirtyFrom = nil
+        ready.restartLog = boundary
+        commitIndex = boundary.index
+        stableIndex = boundary.index
+        appliedIndex = boundary.index
+        voters = votersFromLog()
+        send(
+            .appendResponse(success: true, index: boundary.index, hintIndex: 0, hintTerm: .zero), to: leaderId,
             into: &ready, afterPersist: true)
     }
 

@@ -25,11 +25,15 @@ public enum ProposalOutcome: Sendable, Equatable {
     case membershipChangePending
 }
 
-/// Work for the driver, in order: persist `hardState` and `entriesToAppend` (truncating the
-/// stored log at the first entry's index), then send `messagesAfterPersist`, then apply
-/// `entriesToApply`. `messages` may leave at once.
+/// Work for the driver, in order: persist `hardState`, `restartLog` (drop the whole stored log,
+/// which continues after that boundary) and `entriesToAppend` (truncating the stored log at
+/// the first entry's index), then send `messagesAfterPersist`, then apply `entriesToApply`.
+/// `messages` may leave at once.
 public struct Ready: Sendable {
     public var hardState: HardState?
+    /// The leader no longer holds the entries this log lacks: the log restarts after the
+    /// leader's boundary, and the entries through it count as applied (retention dropped them).
+    public var restartLog: LogBoundary?
     public var entriesToAppend: [LogEntry] = []
     public var messages: [Envelope] = []
     /// Promises of durability (granted votes, append acks): only after the persist.
@@ -38,7 +42,7 @@ public struct Ready: Sendable {
     public var entriesToApply: [LogEntry] = []
     public var proposal: ProposalOutcome?
 
-    public var mustPersist: Bool { hardState != nil || !entriesToAppend.isEmpty }
+    public var mustPersist: Bool { hardState != nil || restartLog != nil || !entriesToAppend.isEmpty }
     public var isEmpty: Bool {
         !mustPersist && messages.isEmpty && messagesAfterPersist.isEmpty && entriesToApply.isEmpty && proposal == nil
     }
@@ -47,7 +51,7 @@ public struct Ready: Sendable {
 /// One Raft member as a pure state machine (Ongaro & Ousterhout 2014, Ongaro's thesis 2014),
 /// shaped like etcd's `raft`: `step` takes an input and returns the work to do. No clocks,
 /// sockets, files or locks; randomness comes from `RaftConfig.seed`.
-public struct RaftCore: Sendable {
+public struct RaftCore {
     public let id: NodeID
     let config: RaftConfig
     public internal(set) var role: RaftRole = .follower
@@ -76,7 +80,8 @@ public struct RaftCore: Sendable {
     /// Lowest log index changed during the current step (what the driver must write).
     var dirtyFrom: LogIndex?
 
-    /// A member starting from what it persisted (nothing, the first time).
+    /// A member starting from what it persisted (nothing, the first time). `appliedIndex` is
+    /// where the driver's state machine is; entries retention dropped count as applied.
     public init(
         config: RaftConfig, hardState: HardState = HardState(), log: RaftLog = RaftLog(), appliedIndex: LogIndex = 0
     ) {
@@ -89,8 +94,8 @@ public struct RaftCore: Sendable {
         term = max(hardState.term, log.lastTerm)
         votedFor = hardState.term >= log.lastTerm ? hardState.votedFor : nil
         self.log = log
-        commitIndex = min(hardState.commit, log.lastIndex)
-        self.appliedIndex = min(appliedIndex, commitIndex)
+        commitIndex = max(min(hardState.commit, log.lastIndex), log.firstIndex - 1)
+        self.appliedIndex = max(min(appliedIndex, commitIndex), log.firstIndex - 1)
         stableIndex = log.lastIndex
         voters = Set(config.voters)
         rng = SplitMix64(seed: config.seed ^ (config.id.value &* 0x9E37_79B9_7F4A_7C15))
@@ -152,7 +157,7 @@ public struct RaftCore: Sendable {
 
     mutating func truncateLog(from index: LogIndex) {
         precondition(index > commitIndex, "truncating committed entry \(index) (commit \(commitIndex))")
-        let hadConfiguration = log.entries[Int(index - 1)...].contains { $0.kind == .configuration }
+        let hadConfiguration = (log.lastConfiguration()?.index ?? 0) >= index
         log.truncate(from: index)
         stableIndex = min(stableIndex, index - 1)
         dirtyFrom = min(dirtyFrom ?? index, index)
@@ -160,6 +165,7 @@ public struct RaftCore: Sendable {
     }
 
     mutating func persisted(through index: LogIndex, term entryTerm: Term, into ready: inout Ready) {
+        log.stable(through: index, term: entryTerm)
         guard index > stableIndex, log.term(at: index) == entryTerm else { return }
         stableIndex = index
         if role == .leader, maybeCommit() { broadcastAppend(into: &ready) }

@@ -28,6 +28,10 @@ public enum RaftMessage: Sendable, Equatable, CustomStringConvertible {
     /// match at `index` (the request's prevLogIndex); `hintIndex`/`hintTerm` let the leader skip a
     /// whole term per round trip.
     case appendResponse(success: Bool, index: LogIndex, hintIndex: LogIndex, hintTerm: Term)
+    /// The leader's log starts after `after@term` (retention dropped the rest) and the
+    /// follower's ends before it: the follower restarts its log there and catches up from the
+    /// leader. No snapshot: the CommitLog needs none. Only committed entries are ever dropped.
+    case restartLog(after: LogIndex, term: Term, leaderCommit: LogIndex)
     case heartbeat(leaderCommit: LogIndex)
     case heartbeatResponse
     /// Leadership transfer: the leader tells a caught-up transferee to campaign now.
@@ -43,6 +47,7 @@ public enum RaftMessage: Sendable, Equatable, CustomStringConvertible {
             "App(prev \(prev)@\(prevTerm), \(entries.count) entries\(entries.last.map { " ..\($0.index)" } ?? ""), commit \(commit))"
         case .appendResponse(let success, let index, let hint, let hintTerm):
             success ? "AppResp(ok \(index))" : "AppResp(reject \(index), hint \(hint)@\(hintTerm))"
+        case .restartLog(let index, let term, let commit): "RestartLog(after \(index)@\(term), commit \(commit))"
         case .heartbeat(let commit): "Heartbeat(commit \(commit))"
         case .heartbeatResponse: "HeartbeatResp"
         case .timeoutNow: "TimeoutNow"

@@ -37,6 +37,9 @@ public struct InMemoryCluster {
     }
 
     public mutating func handle(_ ready: Ready, of id: NodeID) {
+        let storage = cores[id]!.log.storage as! MemoryLogStorage
+        if let restart = ready.restartLog { storage.reset(after: restart.index, term: restart.term) }
+        storage.write(ready.entriesToAppend)
         if let last = ready.entriesToAppend.last {
             pending.append((id, .persisted(through: last.index, term: last.term)))
         }

@@ -21,6 +21,8 @@ extension RaftSimulation {
             for message in write.messages { send(message) }
             if let last = write.entries.last {
                 process(nodes[node].core!.step(.persisted(through: last.index, term: last.term)), node: node)
+            } else if let restart = write.restartLog {
+                process(nodes[node].core!.step(.persisted(through: restart.index, term: restart.term)), node: node)
             }
         case .connectionLost(let node, let incarnation, let peer):
             guard nodes[node].incarnation == incarnation, nodes[node].core != nil else { return }
@@ -48,8 +50,8 @@ extension RaftSimulation {
         if ready.mustPersist || !nodes[node].pendingWrites.isEmpty {
             nextWriteId += 1
             let write = PendingWrite(
-                id: nextWriteId, hardState: ready.hardState, entries: ready.entriesToAppend,
-                messages: ready.messagesAfterPersist)
+                id: nextWriteId, hardState: ready.hardState, restartLog: ready.restartLog,
+                entries: ready.entriesToAppend, messages: ready.messagesAfterPersist)
             nodes[node].pendingWrites.append(write)
             let done = max(now, nodes[node].diskFreeAt) + rng.next(in: 0..<(options.maxDiskLatencyMillis + 1))
             nodes[node].diskFreeAt = done
@@ -57,15 +59,19 @@ extension RaftSimulation {
         } else {
             for message in ready.messagesAfterPersist { send(message) }
         }
+        if let restart = ready.restartLog {
+            trace.append(now, "n\(node) restarts its log after \(restart.index)@\(restart.term)")
+            logRestarts += 1
+            nodes[node].appliedThrough = max(nodes[node].appliedThrough, restart.index)
+        }
         checkCommitAndLeadership(node)
         for entry in ready.entriesToApply { apply(entry, node: node) }
     }
 
     mutating func makeDurable(_ write: PendingWrite, node: Int, entries: [LogEntry], withHardState: Bool) {
         if withHardState, let hardState = write.hardState { nodes[node].durableHardState = hardState }
-        guard let first = entries.first else { return }
-        nodes[node].durableLog.truncate(from: first.index)
-        for entry in entries { nodes[node].durableLog.append(entry) }
+        if let restart = write.restartLog { nodes[node].storage.reset(after: restart.index, term: restart.term) }
+        nodes[node].storage.write(entries)
     }
 
     mutating func send(_ envelope: Envelope) {
@@ -80,7 +86,7 @@ extension RaftSimulation {
     // MARK: node lifecycle
 
     mutating func startNode(_ node: Int) {
-        nodes[node].core = RaftCore(config: config(for: node))
+        nodes[node].core = RaftCore(config: config(for: node), log: RaftLog(storage: nodes[node].storage))
         queue.push(at: rng.next(in: 1..<tickMillis), .tick(node, incarnation: nodes[node].incarnation))
     }
 
@@ -111,7 +117,7 @@ extension RaftSimulation {
         nodes[node].core = nil
         nodes[node].pendingWrites = []
         nodes[node].incarnation += 1
-        nodes[node].applied = []
+        nodes[node].appliedThrough = 0
         nodes[node].leaderTerm = nil
     }
 
@@ -121,8 +127,10 @@ extension RaftSimulation {
         var config = config(for: node)
         config.seed = rng.next()
         nodes[node].core = RaftCore(
-            config: config, hardState: nodes[node].durableHardState, log: nodes[node].durableLog)
-        nodes[node].checkedCommit = 0
+            config: config, hardState: nodes[node].durableHardState, log: RaftLog(storage: nodes[node].storage))
+        // The state machine restarts from what retention left: dropped entries count as applied.
+        nodes[node].appliedThrough = nodes[node].core!.appliedIndex
+        nodes[node].checkedCommit = nodes[node].storage.firstIndex - 1
         nodes[node].diskFreeAt = now
         queue.push(at: now + rng.next(in: 1..<tickMillis), .tick(node, incarnation: nodes[node].incarnation))
         checkCommitAndLeadership(node)
@@ -133,7 +141,20 @@ extension RaftSimulation {
     mutating func injectFault() {
         let live = nodes.indices.filter { nodes[$0].core != nil }
         let down = nodes.indices.filter { nodes[$0].core == nil }
-        switch rng.next(in: 0..<12) {
+        switch rng.next(in: 0..<13) {
+        case 12:
+            // Retention: a node drops a prefix of what it has applied (between disk writes, as
+            // the broker's driver does).
+            if options.compaction, let victim = live.randomElement(using: &rng), let core = nodes[victim].core,
+                nodes[victim].pendingWrites.isEmpty
+            {
+                let through = min(core.appliedIndex, nodes[victim].storage.lastIndex)
+                if through > 0 {
+                    let cut = LogIndex(rng.next(in: 1..<Int(through) + 1))
+                    nodes[victim].storage.compact(through: cut)
+                    trace.append(now, "n\(victim) drops its log through \(cut)")
+                }
+            }
         case 11:
             // A spurious close: the peer is alive (a flaky link); safety must not depend on it.
             let node = rng.next(in: 0..<nodes.count)

@@ -13,13 +13,14 @@ extension RaftSimulation {
                 leadersByTerm[core.term] = core.id
                 nodes[node].leaderTerm = core.term
                 trace.append(now, "n\(node) leads \(core.term) (last \(core.lastIndex))")
-                for entry in committed where core.log.entry(at: entry.index) != entry {
+                for entry in committed
+                where entry.index >= core.log.firstIndex && core.log.entry(at: entry.index) != entry {
                     violation = "leader completeness: \(core.id) leads \(core.term) without committed \(entry)"
                     return
                 }
             }
         }
-        var index = nodes[node].checkedCommit
+        var index = max(nodes[node].checkedCommit, core.log.firstIndex - 1)
         while index < core.commitIndex {
             index += 1
             guard let entry = core.log.entry(at: index) else {
@@ -40,18 +41,18 @@ extension RaftSimulation {
         nodes[node].checkedCommit = index
     }
 
-    /// Applied sequences are prefixes of the committed history.
+    /// Applied sequences are runs of the committed history, in order (retention may skip ahead).
     mutating func apply(_ entry: LogEntry, node: Int) {
-        let position = nodes[node].applied.count
-        guard entry.index == LogIndex(position + 1) else {
+        let position = nodes[node].appliedThrough
+        guard entry.index == position + 1 else {
             violation = "n\(node) applied \(entry) after \(position) entries"
             return
         }
-        guard position < committed.count, committed[position] == entry else {
+        guard position < LogIndex(committed.count), committed[Int(position)] == entry else {
             violation = "n\(node) applied \(entry), which is not the committed entry at that index"
             return
         }
-        nodes[node].applied.append(entry)
+        nodes[node].appliedThrough = entry.index
     }
 
     /// Log matching (§5.3): where two logs agree on an entry's term, they agree on everything before.
@@ -60,9 +61,13 @@ extension RaftSimulation {
         let logs = nodes.compactMap { $0.core?.log }
         for a in logs.indices {
             for b in logs.indices where b > a {
+                let floor = max(logs[a].firstIndex, logs[b].firstIndex)
                 var index = min(logs[a].lastIndex, logs[b].lastIndex)
-                while index > 0, logs[a].term(at: index) != logs[b].term(at: index) { index -= 1 }
-                if index > 0, logs[a].entries[0..<Int(index)] != logs[b].entries[0..<Int(index)] {
+                while index >= floor, logs[a].term(at: index) != logs[b].term(at: index) { index -= 1 }
+                if index >= floor,
+                    logs[a].slice(from: floor, maxCount: Int(index - floor + 1))
+                        != logs[b].slice(from: floor, maxCount: Int(index - floor + 1))
+                {
                     violation = "log matching violated below index \(index)"
                     return
                 }

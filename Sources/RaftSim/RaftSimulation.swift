@@ -16,6 +16,9 @@ public struct SimulationOptions: Sendable {
     /// Peers of a crashed node are told its connection closed (and some closes are spurious),
     /// as the broker's transport tells the core.
     public var connectionLossSignals = true
+    /// Nodes drop applied entries now and then (retention), so lagging followers restart
+    /// their logs at the leader's boundary.
+    public var compaction = true
 
     public init(nodes: Int = 3, mutation: RaftMutation? = nil) {
         self.nodes = nodes
@@ -33,6 +36,8 @@ public struct SimulationResult: Sendable {
     public var failoverMillis: Int?
     public var committedEntries: Int
     public var events: Int
+    /// Followers that restarted their log at a leader's boundary (retention dropped what they lacked).
+    public var logRestarts: Int
 }
 
 /// N real `RaftCore`s on a seeded network and seeded disks. One seed is one run, exactly.
@@ -47,10 +52,12 @@ public struct RaftSimulation {
         var core: RaftCore?
         var incarnation = 0
         var durableHardState = HardState()
-        var durableLog = RaftLog()
+        /// What reached the disk (survives crashes).
+        var storage = MemoryLogStorage()
         var pendingWrites: [PendingWrite] = []
         var diskFreeAt = 0
-        var applied: [LogEntry] = []
+        /// The state machine: entries applied in order (through here; retention may skip ahead).
+        var appliedThrough: LogIndex = 0
         var checkedCommit: LogIndex = 0
         var leaderTerm: Term?
     }
@@ -58,6 +65,7 @@ public struct RaftSimulation {
     struct PendingWrite {
         var id: Int
         var hardState: HardState?
+        var restartLog: LogBoundary?
         var entries: [LogEntry]
         var messages: [Envelope]
     }
@@ -90,6 +98,7 @@ public struct RaftSimulation {
     var proposalsOn = true
     var nextWriteId = 0
     var proposalCounter = 0
+    var logRestarts = 0
     var events = 0
     var trace = TraceBuffer(capacity: 400)
     var leadersByTerm: [Term: NodeID] = [:]
@@ -101,7 +110,7 @@ public struct RaftSimulation {
         self.seed = seed
         self.options = options
         rng = SplitMix64(seed: seed)
-        nodes = Array(repeating: Node(), count: options.nodes)
+        nodes = (0..<options.nodes).map { _ in Node() }  // each with its own storage
     }
 
     var tickMillis: Int { RaftConfig(id: NodeID(0), voters: []).tickIntervalMillis }
@@ -132,7 +141,7 @@ public struct RaftSimulation {
             seed: seed, nodes: options.nodes, violation: violation,
             trace: violation == nil ? [] : trace.rendered(), failoverMillis: failover,
             committedEntries: committed.count,
-            events: events)
+            events: events, logRestarts: logRestarts)
     }
 
     mutating func runUntil(time: Int, while condition: ((inout RaftSimulation) -> Bool)? = nil) {
@@ -145,6 +154,10 @@ public struct RaftSimulation {
             now = at
             events += 1
             handle(event)
+            for node in nodes.indices where nodes[node].core?.log.tailFollowsStorage == false && violation == nil {
+                violation =
+                    "n\(node)'s unstable log tail is detached from its storage: \(nodes[node].core!.log.debugState)"
+            }
             if events % 128 == 0 { checkLogMatching() }
             if let condition, !condition(&self) { return }
         }
@@ -232,7 +245,10 @@ public struct RaftSimulation {
         // Durable on a majority: what "committed" promises.
         let quorum = options.nodes / 2 + 1
         for entry in committed {
-            let holders = nodes.filter { $0.durableLog.entry(at: entry.index) == entry }.count
+            // Retention dropped what lies below a log's first index on purpose.
+            let holders = nodes.filter {
+                $0.storage.entry(at: entry.index) == entry || entry.index < $0.storage.firstIndex
+            }.count
             if holders < quorum {
                 violation = "committed entry \(entry) is durable on only \(holders) nodes"
                 return

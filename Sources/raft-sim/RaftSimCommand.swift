@@ -52,12 +52,14 @@ struct RaftSimCommand: ParsableCommand {
         var violations = 0
         var events = 0
         var committed = 0
+        var logRestarts = 0
         var firstFailure: SimulationResult?
         for seed in from..<(from + UInt64(seeds)) {
             var simulation = RaftSimulation(seed: seed, options: options)
             let result = simulation.run()
             events += result.events
             committed += result.committedEntries
+            logRestarts += result.logRestarts
             if let failover = result.failoverMillis {
                 failovers.append(failover)
                 if verbose {
@@ -86,7 +88,7 @@ struct RaftSimCommand: ParsableCommand {
         }
         print(
             "raft-sim: seeds=\(seeds) from=\(from) nodes=\(nodes) violations=\(violations) events=\(events) committed=\(committed) "
-                + "failover_ms p50=\(percentile(0.5)) p99=\(percentile(0.99)) max=\(failovers.last ?? 0) samples=\(failovers.count)"
+                + "log_restarts=\(logRestarts) failover_ms p50=\(percentile(0.5)) p99=\(percentile(0.99)) max=\(failovers.last ?? 0) samples=\(failovers.count)"
         )
         if violations > 0 { throw ExitCode(1) }
     }

@@ -27,6 +27,32 @@ struct RaftCoreTests {
         }
     }
 
+    /// Retention dropped what a lagging follower lacks: it restarts its log at the leader's
+    /// boundary, catches up from there, and counts the dropped entries as applied.
+    @Test func followerBehindTheLeadersRetentionRestartsItsLogAtTheBoundary() throws {
+        var cluster = InMemoryCluster(size: 3)
+        let elected = cluster.electSomeLeader()
+        let leader = try #require(elected)
+        let lagging = NodeID((leader.value + 1) % 3)
+        cluster.isolated = [lagging]
+        for value in 1...20 { cluster.step(leader.value, .propose([UInt8(value)])) }
+        cluster.stabilize()
+        let leaderLog = cluster.core(leader.value).log
+        let boundary = leaderLog.lastIndex - 5
+        try #require(cluster.core(leader.value).appliedIndex > boundary)
+        (leaderLog.storage as! MemoryLogStorage).compact(through: boundary)
+        #expect(cluster.core(leader.value).log.firstIndex == boundary + 1)
+
+        cluster.isolated = []
+        let caughtUp = cluster.tickUntil { $0.core(lagging.value).appliedIndex == $0.core(leader.value).commitIndex }
+        #expect(caughtUp != nil)
+        let follower = cluster.core(lagging.value)
+        #expect(follower.log.firstIndex == boundary + 1)
+        #expect(follower.log.entries == cluster.core(leader.value).log.entries)
+        let applied = cluster.applied[lagging, default: []].filter { $0.index > 1 }
+        #expect(applied.map(\.index) == Array(boundary + 1...follower.commitIndex))
+    }
+
     @Test func proposalsToAFollowerAreRefusedWithALeaderHint() throws {
         var cluster = InMemoryCluster(size: 3)
         let elected = cluster.electSomeLeader()
