@@ -59,8 +59,9 @@ let package = Package(
         .target(
             name: "DLedgerStore",
             dependencies: [
-                "Raft", "Storage", "Common",
+                "Raft", "Storage", "Common", "Remoting",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

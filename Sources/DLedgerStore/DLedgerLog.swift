@@ -37,7 +37,7 @@ public struct DLedgerLog: Sendable {
 
     /// The position the next entry of `size` bytes will take (after a filler when it does not fit
     /// the rest of the current file).
-    func nextPosition(forSize size: Int) -> Int64 {
+    public func nextPosition(forSize size: Int) -> Int64 {
         let fileSize = Int64(data.fileSize)
         let used = dataEnd % fileSize
         if dataEnd > 0, used == 0 { return dataEnd }
@@ -128,6 +128,37 @@ public struct DLedgerLog: Sendable {
                 index: entryIndex, reason: "entry at \(unit.pos) is \(entry.index)@\(entry.term)")
         }
         return entry
+    }
+
+    /// The index unit of entry `entryIndex` alone (no data read), checked for its own index;
+    /// nil outside `ledgerBeginIndex ... ledgerEndIndex`.
+    public func indexUnit(at entryIndex: Int64) throws -> DLedgerIndexUnit? {
+        guard entryIndex >= ledgerBeginIndex, entryIndex <= ledgerEndIndex else { return nil }
+        var bytes = try index.read(offset: entryIndex * Int64(DLedgerIndexUnit.size), count: DLedgerIndexUnit.size)
+        guard let unit = DLedgerIndexUnit.read(from: &bytes), unit.index == entryIndex, unit.entrySize > 0,
+            Int(unit.entrySize) <= maxEntrySize, unit.pos >= 0, unit.pos < dataEnd
+        else {
+            throw DLedgerLogError.indexMismatch(index: entryIndex, reason: "index unit does not describe it")
+        }
+        return unit
+    }
+
+    /// The data file holding byte `offset`, for reads outside the owner (files are immutable
+    /// below `dataEnd` until truncated).
+    public func dataFile(containing offset: Int64) -> MappedFile? { data.file(containing: offset) }
+    public var dataMinOffset: Int64 { data.minOffset }
+    public var dataFileSize: Int { data.fileSize }
+
+    /// The files with bytes not yet fsynced (the flusher syncs them outside the owner).
+    public var unflushedFiles: [MappedFile] {
+        (data.files + index.files).filter { $0.flushedPosition < $0.wrotePosition }
+    }
+
+    /// After a failed append: drops whatever part of it reached the files, so the log ends at
+    /// its last whole entry again.
+    public mutating func discardPartialAppend() throws {
+        try data.truncateDirty(dataEnd)
+        try index.truncateDirty((ledgerEndIndex + 1) * Int64(DLedgerIndexUnit.size))
     }
 
     // MARK: truncate and recover

@@ -14,6 +14,11 @@ public struct RaftConfig: Sendable {
     public var electionTimeoutTicks: Int = 16
     /// Entries per AppendEntries message.
     public var maxEntriesPerAppend: Int = 64
+    /// Payload bytes per AppendEntries message (at least one entry is always sent).
+    public var maxBytesPerAppend: Int = 1 << 20
+    /// Whether `Ready.entriesToApply` carries the committed entries. A driver whose state
+    /// machine reads the log itself (the broker's reput) turns it off and uses `appliedThrough`.
+    public var deliversAppliedEntries = true
     /// AppendEntries messages in flight per follower (pipelining).
     public var maxInflightAppends: Int = 16
     /// Thesis §9.6: campaign only after a pre-vote majority, so a partitioned node cannot inflate terms.

@@ -35,7 +35,8 @@ extension RaftCore {
             progress[peer] = peerProgress
             return true
         }
-        let entries = log.slice(from: peerProgress.next, maxCount: config.maxEntriesPerAppend)
+        let entries = log.slice(
+            from: peerProgress.next, maxCount: config.maxEntriesPerAppend, maxBytes: config.maxBytesPerAppend)
         if entries.isEmpty && !sendIfEmpty { return false }
         send(
             .append(prevLogIndex: prevIndex, prevLogTerm: prevTerm, entries: entries, leaderCommit: commitIndex),

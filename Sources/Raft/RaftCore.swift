@@ -38,13 +38,15 @@ public struct Ready: Sendable {
     public var messages: [Envelope] = []
     /// Promises of durability (granted votes, append acks): only after the persist.
     public var messagesAfterPersist: [Envelope] = []
-    /// Committed and locally durable, in order.
+    /// Committed and locally durable, in order (when `RaftConfig.deliversAppliedEntries`).
     public var entriesToApply: [LogEntry] = []
+    /// Set when the applied index advanced: everything through it is committed and durable here.
+    public var appliedThrough: LogIndex?
     public var proposal: ProposalOutcome?
 
     public var mustPersist: Bool { hardState != nil || restartLog != nil || !entriesToAppend.isEmpty }
     public var isEmpty: Bool {
-        !mustPersist && messages.isEmpty && messagesAfterPersist.isEmpty && entriesToApply.isEmpty && proposal == nil
+        !mustPersist && messages.isEmpty && messagesAfterPersist.isEmpty && appliedThrough == nil && proposal == nil
     }
 }
 
@@ -105,6 +107,11 @@ public struct RaftCore {
     }
 
     public var quorum: Int { voters.count / 2 + 1 }
+    /// The leader's knowledge of how far `peer`'s log matches its own (nil when not leading).
+    public func matchIndex(of peer: NodeID) -> LogIndex? { progress[peer]?.match }
+    /// Whether a leadership transfer is under way (proposals are refused meanwhile).
+    public var isTransferringLeadership: Bool { leadTransferee != nil }
+    public var raftConfig: RaftConfig { config }
     public var isLeader: Bool { role == .leader }
     public var lastIndex: LogIndex { log.lastIndex }
     var promotable: Bool { voters.contains(id) }
@@ -142,8 +149,11 @@ public struct RaftCore {
         }
         let applyThrough = min(commitIndex, stableIndex)
         if applyThrough > appliedIndex {
-            ready.entriesToApply = log.slice(from: appliedIndex + 1, maxCount: Int(applyThrough - appliedIndex))
+            if config.deliversAppliedEntries {
+                ready.entriesToApply = log.slice(from: appliedIndex + 1, maxCount: Int(applyThrough - appliedIndex))
+            }
             appliedIndex = applyThrough
+            ready.appliedThrough = applyThrough
         }
     }
 

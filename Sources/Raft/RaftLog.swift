@@ -48,17 +48,26 @@ public struct RaftLog {
 
     public func entry(at index: LogIndex) -> LogEntry? { slice(from: index, maxCount: 1).first }
 
-    public func slice(from: LogIndex, maxCount: Int) -> [LogEntry] {
+    /// Up to `maxCount` entries from `from` on, and no more payload than `maxBytes` (but at
+    /// least one entry).
+    public func slice(from: LogIndex, maxCount: Int, maxBytes: Int = .max) -> [LogEntry] {
         guard from >= max(firstIndex, 1), from <= lastIndex, maxCount > 0 else { return [] }
         var result: [LogEntry] = []
+        var bytes = 0
         if from < unstableStart {
-            result = storage.entries(from: from, maxCount: min(maxCount, Int(unstableStart - from)))
-            guard result.count == Int(min(LogIndex(maxCount), unstableStart - from)) else { return result }
+            let wanted = min(maxCount, Int(unstableStart - from))
+            result = storage.entries(from: from, maxCount: wanted, maxBytes: maxBytes)
+            bytes = result.reduce(0) { $0 + $1.payload.count }
+            guard result.count == wanted, bytes < maxBytes else { return result }
         }
-        let tailStart = Int(max(from, unstableStart) - unstableStart)
-        let wanted = maxCount - result.count
-        let tailEnd = wanted >= unstable.count - tailStart ? unstable.count : tailStart + wanted
-        if tailStart < tailEnd { result += unstable[tailStart..<tailEnd] }
+        var position = Int(max(from, unstableStart) - unstableStart)
+        while result.count < maxCount, position < unstable.count {
+            let entry = unstable[position]
+            if !result.isEmpty, bytes + entry.payload.count > maxBytes { break }
+            result.append(entry)
+            bytes += entry.payload.count
+            position += 1
+        }
         return result
     }
 

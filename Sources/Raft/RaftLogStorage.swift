@@ -11,8 +11,9 @@ public protocol RaftLogStorage: AnyObject {
     /// The term at `index` for `firstIndex - 1 ... lastIndex` (`.zero` at index 0 while nothing
     /// was dropped); nil otherwise.
     func term(at index: LogIndex) -> Term?
-    /// Up to `maxCount` entries from `index` on (fewer at the end; none outside the range).
-    func entries(from index: LogIndex, maxCount: Int) -> [LogEntry]
+    /// Up to `maxCount` entries from `index` on, stopping before the payload passes `maxBytes`
+    /// (but at least one entry); fewer at the end, none outside the range.
+    func entries(from index: LogIndex, maxCount: Int, maxBytes: Int) -> [LogEntry]
     /// The last configuration entry at or below `index`, if the log holds one.
     func lastConfiguration(atOrBelow index: LogIndex) -> LogEntry?
 }
@@ -37,11 +38,16 @@ public final class MemoryLogStorage: RaftLogStorage {
         return stored[Int(index - firstIndex)].term
     }
 
-    public func entries(from index: LogIndex, maxCount: Int) -> [LogEntry] {
+    public func entries(from index: LogIndex, maxCount: Int, maxBytes: Int = .max) -> [LogEntry] {
         guard index >= firstIndex, index <= lastIndex, maxCount > 0 else { return [] }
-        let start = Int(index - firstIndex)
-        let end = maxCount >= stored.count - start ? stored.count : start + maxCount
-        return Array(stored[start..<end])
+        var result: [LogEntry] = []
+        var bytes = 0
+        for entry in stored[Int(index - firstIndex)...] {
+            if result.count == maxCount || (!result.isEmpty && bytes + entry.payload.count > maxBytes) { break }
+            result.append(entry)
+            bytes += entry.payload.count
+        }
+        return result
     }
 
     public func lastConfiguration(atOrBelow index: LogIndex) -> LogEntry? {

@@ -13,6 +13,8 @@ public final class RemotingClient: Sendable {
     let requestHandler: (any RemotingRequestHandler)?
     let logger: Logger
     let connectTimeoutMillis: Int64
+    /// When a connection stops taking writes (`isWritable`); NIO's default unless set.
+    let writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark?
     /// One connection per address: the connect under way, and the connection once it is open
     /// (for lookups that need no waiting).
     struct Entry {
@@ -28,9 +30,11 @@ public final class RemotingClient: Sendable {
     public init(
         maxFrameLength: Int = RemotingCommand.defaultMaxFrameLength,
         requestHandler: (any RemotingRequestHandler)? = nil,
-        logger: Logger, connectTimeoutMillis: Int64 = 3000, threads: Int = 1
+        logger: Logger, connectTimeoutMillis: Int64 = 3000, threads: Int = 1,
+        writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark? = nil
     ) {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.writeBufferWaterMark = writeBufferWaterMark
         self.maxFrameLength = maxFrameLength
         self.requestHandler = requestHandler
         self.logger = logger
@@ -98,9 +102,11 @@ public final class RemotingClient: Sendable {
         let maxFrameLength = maxFrameLength
         let requestHandler = requestHandler
         let logger = logger
+        let waterMark = writeBufferWaterMark ?? .init(low: 32 * 1024, high: 64 * 1024)
         let handlerBox = NIOLockedValueBox<RemotingChannelHandler?>(nil)
         return ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: waterMark)
             .connectTimeout(.milliseconds(connectTimeoutMillis))
             .channelInitializer { channel in
                 configureRemotingPipeline(

@@ -1,0 +1,135 @@
+import DLedgerStore
+import Logging
+import NIOCore
+import Storage
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Three members on loopback in this process, each with its own directory and free port.
+final class LocalGroup {
+    let root: String
+    let peers: DLedgerPeers
+    var servers: [DLedgerServer?]
+    static let logger = Logger(label: "dledger-group-test")
+
+    init(syncFlush: Bool = false) async throws {
+        root = try temporaryDirectory()
+        let ports = (0..<3).map { _ in Self.freePort() }
+        peers = try DLedgerPeers(parsing: ports.enumerated().map { "n\($0)-127.0.0.1:\($1)" }.joined(separator: ";"))
+        servers = []
+        for id in 0..<3 { servers.append(try await start(id, syncFlush: syncFlush)) }
+    }
+
+    func config(_ id: Int, syncFlush: Bool = false) -> DLedgerConfig {
+        var config = DLedgerConfig(group: "g", selfId: "n\(id)", peers: peers, storeBaseDir: root)
+        config.dataFileSize = 64 * 1024
+        config.indexFileSize = 32 * 1024
+        config.syncFlush = syncFlush
+        return config
+    }
+
+    func start(_ id: Int, syncFlush: Bool = false) async throws -> DLedgerServer {
+        let server = try DLedgerServer(config: config(id, syncFlush: syncFlush), logger: Self.logger)
+        try await server.start()
+        return server
+    }
+
+    var leader: DLedgerServer? {
+        servers.compactMap { $0 }.first { $0.state.role == .leader && $0.state.leaderReady }
+    }
+
+    func stop(_ id: Int) async {
+        await servers[id]?.shutdown()
+        servers[id] = nil
+    }
+
+    func shutdown() async {
+        for id in servers.indices { await stop(id) }
+        _ = system("rm -rf '\(root)'")
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}
+
+@Suite(.serialized) struct DLedgerGroupTests {
+    /// Appends `count` entries of `size` bytes on the leader and waits for the quorum.
+    static func appendAll(_ leader: DLedgerServer, count: Int, tag: UInt8) async throws -> [Int64] {
+        var ends: [Int64] = []
+        for i in 0..<count {
+            let end = try leader.append(bodySize: 100) { _ in [UInt8](repeating: tag &+ UInt8(i % 200), count: 100) }
+            ends.append(end)
+        }
+        let result = await leader.committed.wait(for: ends.last!, timeout: .seconds(5))
+        #expect(result == .reached)
+        return ends
+    }
+
+    @Test func threeMembersElectALeaderReplicateAndFailOver() async throws {
+        let group = try await LocalGroup()
+        #expect(try await eventually { group.leader != nil }, "no leader within 10 s")
+        let first = try #require(group.leader)
+        let ends = try await Self.appendAll(first, count: 50, tag: 1)
+        // Every member commits the same bytes.
+        for server in group.servers.compactMap({ $0 }) {
+            #expect(try await eventually { server.committed.reached >= ends.last! })
+        }
+        // The leader goes away; the others elect a new one that holds everything.
+        let old = group.servers.firstIndex { $0 === first }!
+        let began = ContinuousClock.now
+        await group.stop(old)
+        #expect(try await eventually { group.leader != nil }, "no new leader after the old one stopped")
+        let failover = ContinuousClock.now - began
+        #expect(failover < .seconds(3), "failover took \(failover)")
+        let second = try #require(group.leader)
+        let more = try await Self.appendAll(second, count: 20, tag: 2)
+        #expect(more.first! > ends.last!)
+        // The old leader restarts, catches up, and its data files equal the leader's.
+        group.servers[old] = try await group.start(old)
+        let restarted = try #require(group.servers[old])
+        #expect(try await eventually { restarted.committed.reached >= more.last! })
+        let leaderBytes = try second.read(offset: 0, count: Int(more.last!))
+        let replicaBytes = try restarted.read(offset: 0, count: Int(more.last!))
+        #expect(leaderBytes == replicaBytes)
+        await group.shutdown()
+    }
+
+    @Test func followersRefuseWritesWithTheLeadersId() async throws {
+        let group = try await LocalGroup(syncFlush: true)
+        #expect(try await eventually { group.leader != nil })
+        let leader = try #require(group.leader)
+        _ = try await Self.appendAll(leader, count: 5, tag: 3)
+        let follower = try #require(group.servers.compactMap { $0 }.first { $0 !== leader })
+        #expect(try await eventually { follower.state.leaderId != nil })
+        #expect(throws: DLedgerServerError.notLeader(leaderId: leader.config.selfId)) {
+            _ = try follower.append(bodySize: 1) { _ in [0] }
+        }
+        await group.shutdown()
+    }
+}
