@@ -19,7 +19,8 @@ public enum DLedgerWire {
     static let maxEntriesPerFrame = 100_000
 
     enum Kind: UInt8 {
-        case preVote = 1, preVoteResponse, vote, voteResponse, append, appendResponse, restartLog
+        case preVote = 1
+        case preVoteResponse, vote, voteResponse, append, appendResponse, restartLog
         case heartbeat, heartbeatResponse, timeoutNow
     }
 
