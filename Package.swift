@@ -54,8 +54,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // DLedger's replicated CommitLog: entry and index codecs, segment files, recovery and,
-        // next, the Raft driver and peer transport. Raft ← DLedgerStore ← Broker.
+        // DLedger's replicated CommitLog: entry and index codecs, segment files, recovery, the
+        // Raft driver and the peer transport. Raft ← DLedgerStore ← Broker.
         .target(
             name: "DLedgerStore",
             dependencies: [
@@ -99,7 +99,7 @@ let package = Package(
         .target(
             name: "Broker",
             dependencies: [
-                "Common", "Remoting", "Storage",
+                "Common", "Remoting", "Storage", "DLedgerStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -177,7 +177,10 @@ let package = Package(
         ),
         .testTarget(
             name: "DLedgerStoreTests",
-            dependencies: ["DLedgerStore", "Raft", "Storage", "Common", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "DLedgerStore", "Raft", "Storage", "Common", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: strict),

@@ -1,4 +1,5 @@
 import Common
+import DLedgerStore
 import Remoting
 
 public enum BrokerRole: String, Sendable {
@@ -60,6 +61,14 @@ public struct BrokerConfig: Sendable {
     public var transactionTimeOut: Int
     public var transactionCheckMax: Int
     public var transactionCheckInterval: Int
+    /// DLedger mode (`conf/dledger`): the CommitLog is a Raft-replicated DLedger log and the
+    /// role comes from Raft, not from `brokerRole`/`brokerId`.
+    public var enableDLegerCommitLog: Bool
+    public var dLegerGroup: String
+    public var dLegerPeers: DLedgerPeers?
+    public var dLegerSelfId: String
+    public var preferredLeaderId: String?
+    public var storePathDLedgerCommitLog: String?
     public var unknownKeys: [String] = []
 
     public static let defaultMessageDelayLevel = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
@@ -136,6 +145,35 @@ public struct BrokerConfig: Sendable {
         transactionTimeOut = try reader.int("transactionTimeOut", default: 6000, range: 100...86_400_000)
         transactionCheckMax = try reader.int("transactionCheckMax", default: 15, range: 0...10_000)
         transactionCheckInterval = try reader.int("transactionCheckInterval", default: 60_000, range: 100...86_400_000)
+        enableDLegerCommitLog = try reader.bool("enableDLegerCommitLog", default: false)
+        dLegerGroup = reader.string("dLegerGroup", default: brokerName)
+        let peersText = reader.string("dLegerPeers", default: "")
+        dLegerSelfId = reader.string("dLegerSelfId", default: "")
+        let preferred = reader.string("preferredLeaderId", default: "")
+        preferredLeaderId = preferred.isEmpty ? nil : preferred
+        let dledgerPath = reader.string("storePathDLedgerCommitLog", default: "")
+        storePathDLedgerCommitLog = dledgerPath.isEmpty ? nil : Directories.expandHome(dledgerPath)
+        if enableDLegerCommitLog {
+            do {
+                let peers = try DLedgerPeers(parsing: peersText)
+                _ = try peers.member(dLegerSelfId)
+                if let preferredLeaderId, peers.peer(preferredLeaderId) == nil {
+                    throw ConfigError("preferredLeaderId=\(preferredLeaderId) is not in dLegerPeers=\(peersText)")
+                }
+                dLegerPeers = peers
+            } catch let error as DLedgerPeersError {
+                throw ConfigError(
+                    "DLedger mode (enableDLegerCommitLog=true): dLegerPeers=\(peersText), dLegerSelfId=\(dLegerSelfId): \(error)"
+                )
+            } catch let error as ConfigError {
+                throw error
+            } catch {
+                throw ConfigError("DLedger mode: \(error)")
+            }
+            guard !dLegerGroup.isEmpty else { throw ConfigError("dLegerGroup must not be empty") }
+        } else {
+            dLegerPeers = nil
+        }
         unknownKeys = reader.unknownKeys
 
         // A record must fit a segment with room for the end-of-file filler.
@@ -151,7 +189,7 @@ public struct BrokerConfig: Sendable {
         guard !brokerName.isEmpty, SystemTopics.validate(brokerName) == nil else {
             throw ConfigError("brokerName=\(brokerName) must be non-empty and use only [%|a-zA-Z0-9_-]")
         }
-        if brokerRole == .slave && brokerId == 0 {
+        if brokerRole == .slave && brokerId == 0 && !enableDLegerCommitLog {
             throw ConfigError("brokerRole=SLAVE needs brokerId > 0")
         }
     }
@@ -223,7 +261,7 @@ public struct BrokerConfig: Sendable {
             "rejectTransactionMessage": String(rejectTransactionMessage),
             "transactionTimeOut": String(transactionTimeOut), "transactionCheckMax": String(transactionCheckMax),
             "transactionCheckInterval": String(transactionCheckInterval),
-        ].merging(limits.properties) { own, _ in own }
+        ].merging(limits.properties) { own, _ in own }.merging(dLedgerProperties) { own, _ in own }
     }
 
     public var storeConfig: MessageStoreConfig {
@@ -243,4 +281,30 @@ public struct BrokerConfig: Sendable {
     }
 
     var configDirectory: String { storePathRootDir + "/config" }
+
+    var dLedgerProperties: [String: String] {
+        let peers: String =
+            dLegerPeers.map { list in list.peers.map { "\($0.id)-\($0.address)" }.joined(separator: ";") } ?? ""
+        return [
+            "enableDLegerCommitLog": String(enableDLegerCommitLog), "dLegerGroup": dLegerGroup, "dLegerPeers": peers,
+            "dLegerSelfId": dLegerSelfId, "preferredLeaderId": preferredLeaderId ?? "",
+            "storePathDLedgerCommitLog": storePathDLedgerCommitLog ?? "",
+        ]
+    }
+
+    /// The DLedger member this broker runs in DLedger mode (nil otherwise).
+    public var dLedgerConfig: DLedgerConfig? {
+        guard enableDLegerCommitLog, let dLegerPeers else { return nil }
+        var config = DLedgerConfig(
+            group: dLegerGroup, selfId: dLegerSelfId, peers: dLegerPeers, storeBaseDir: storePathRootDir)
+        config.dataStorePath = storePathDLedgerCommitLog
+        config.dataFileSize = mappedFileSizeCommitLog
+        config.syncFlush = flushDiskType == .syncFlush
+        config.flushIntervalMillis = flushIntervalCommitLog
+        config.preferredLeaderId = preferredLeaderId
+        return config
+    }
+
+    /// In DLedger mode the brokerId a follower registers with: the member number plus one.
+    public var dLegerSlaveBrokerId: Int64 { Int64(dLegerPeers?.peer(dLegerSelfId)?.number ?? 0) + 1 }
 }

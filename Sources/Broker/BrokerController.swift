@@ -1,4 +1,5 @@
 import Common
+import DLedgerStore
 import Logging
 import NIOCore
 import Remoting
@@ -24,21 +25,33 @@ public final class BrokerController: Service, RemotingRequestHandler {
     let bootTimestamp = currentTimeMillis()
     private let server: Mutex<RemotingServer?> = Mutex(nil)
     private let shuttingDown = Atomic<Bool>(false)
+    /// DLedger mode: the member states Raft reports, applied one at a time by `runRoleChanges`.
+    let memberStates: AsyncStream<DLedgerMemberState>
+    let memberStatesInput: AsyncStream<DLedgerMemberState>.Continuation
 
     public init(config: BrokerConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
         let hold = PullRequestHoldService()
         pullHold = hold
-        store = MessageStore(config: config.storeConfig, logger: logger) { keys in hold.notify(keys) }
+        let dledger = try config.dLedgerConfig.map { try DLedgerServer(config: $0, logger: logger) }
+        store = MessageStore(config: config.storeConfig, logger: logger, replicatedLog: dledger) { keys in
+            hold.notify(keys)
+        }
         try Directories.create(config.configDirectory)
         topics = try TopicConfigManager(config: config, logger: logger)
         subscriptionGroups = try SubscriptionGroupManager(config: config, logger: logger)
         consumerOffsets = try ConsumerOffsetManager(config: config, logger: logger)
         locks = Mutex(RebalanceLockManager(lockMaxLiveMillis: Int64(config.rebalanceLockMaxLiveTime)))
         schedule = try ScheduleMessageService(store: store, config: config, logger: logger)
-        let role = BrokerRoleState(LiveRole(role: config.brokerRole, brokerId: config.brokerId))
+        // DLedger mode: an unregistered slave until Raft says what this broker is (#1464).
+        let role = BrokerRoleState(
+            dledger == nil
+                ? LiveRole(role: config.brokerRole, brokerId: config.brokerId)
+                : LiveRole(role: .slave, brokerId: config.dLegerSlaveBrokerId, registers: false))
         self.role = role
+        (memberStates, memberStatesInput) = AsyncStream.makeStream(
+            of: DLedgerMemberState.self, bufferingPolicy: .bufferingNewest(1))
         nameServers = NameServerRegistration(config: config, role: role, logger: logger)
     }
 
@@ -50,6 +63,11 @@ public final class BrokerController: Service, RemotingRequestHandler {
         logger.info(
             "store at \(config.storePathRootDir), CommitLog at \(config.storePathCommitLog) (storePathRootDir, storePathCommitLog)"
         )
+        if let dledger = store.replicatedLog {
+            let input = memberStatesInput
+            dledger.onStateChange { input.yield($0) }
+            try await dledger.start()
+        }
         try store.start()
         CleanService(config: config, store: store, logger: logger).run()
         let server = RemotingServer(
@@ -79,6 +97,11 @@ public final class BrokerController: Service, RemotingRequestHandler {
     public func runServices() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.store.runFlushLoop() }
+            if store.replicatedLog != nil {
+                group.addTask { await self.store.runReput() }
+                group.addTask { await self.runRoleChanges() }
+                group.addTask { await Self.every(millis: 1000) { await self.mirrorMasterMetadata() } }
+            }
             group.addTask {
                 await CommitLogScrubber(bytesPerSecond: self.config.commitLogScrubBytesPerSecond).run(store: self.store)
             }
@@ -116,6 +139,14 @@ public final class BrokerController: Service, RemotingRequestHandler {
     /// Graceful stop: unregister, answer held pulls, persist offsets, flush the store.
     public func shutdown() async {
         guard !shuttingDown.exchange(true, ordering: .relaxed) else { return }
+        if let dledger = store.replicatedLog, dledger.state.role == .leader {
+            // A rolling restart fails no send: an up-to-date follower takes over first.
+            let handedOver = await dledger.transferLeadership(timeout: .seconds(3))
+            logger.info(
+                handedOver ? "leadership handed over before stopping" : "leadership transfer timed out; stopping anyway"
+            )
+        }
+        memberStatesInput.finish()
         pullHold.stop()
         await nameServers.unregisterAll()
         let server = self.server.withLock { $0 }
@@ -124,6 +155,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
         consumerOffsets.persistIfDirty()
         schedule.persist()
         store.shutdown()
+        await store.replicatedLog?.shutdown()
         logger.info("broker \(config.brokerName) stopped")
     }
 
@@ -269,6 +301,8 @@ public final class BrokerController: Service, RemotingRequestHandler {
         case RequestCode.getBrokerConfig: return admin.brokerConfig(request)
         case RequestCode.getBrokerRuntimeInfo: return admin.runtimeInfo(request)
         case RequestCode.getAllSubscriptionGroupConfig: return admin.allSubscriptionGroups(request)
+        case RequestCode.getAllConsumerOffset:
+            return request.response(code: ResponseCode.success, bodyBytes: consumerOffsets.json.serializedBytes())
         case RequestCode.getConsumeStats: return try ConsumerAdminProcessor(broker: self).consumeStats(request)
         case RequestCode.getConsumerConnectionList:
             return try ConsumerAdminProcessor(broker: self).consumerConnectionList(request)

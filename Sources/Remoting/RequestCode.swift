@@ -7,6 +7,7 @@ public enum RequestCode {
     public static let updateConsumerOffset: Int32 = 15
     public static let updateAndCreateTopic: Int32 = 17
     public static let getAllTopicConfig: Int32 = 21
+    public static let getAllConsumerOffset: Int32 = 43
     public static let getBrokerConfig: Int32 = 26
     public static let getBrokerRuntimeInfo: Int32 = 28
     public static let searchOffsetByTimestamp: Int32 = 29

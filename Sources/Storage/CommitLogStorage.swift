@@ -1,16 +1,18 @@
 import NIOCore
 
 /// The seam between the broker and where its CommitLog lives. The local implementation writes
-/// segment files; the DLedger one (next) replicates through Raft, and only committed bytes become
+/// segment files; the DLedger one replicates through Raft, and only committed bytes become
 /// dispatchable.
 ///
-/// Callers serialize `reserve` + `append` (the store's put lock).
+/// Callers serialize appends (the store's put lock).
 public protocol CommitLogStorage: Sendable {
-    /// The physical offset at which a record of `size` bytes will be written by the next append
-    /// (rolling to a new segment when it does not fit).
-    mutating func reserve(size: Int) throws -> Int64
-    /// Appends a record at the reserved offset.
-    mutating func append(_ record: ByteBuffer, at offset: Int64) throws
+    /// Appends the records of one put (a message, or a batch for one queue) in order: record `i`
+    /// is `sizes[i]` bytes, and `encode(i, offset, &buffer)` writes it knowing its physical
+    /// offset. Returns the offsets. The DLedger log stores a put as one entry, all or nothing.
+    mutating func appendPut(sizes: [Int], encode: (Int, Int64, inout ByteBuffer) throws -> Void) throws -> [Int64]
+    /// Where a put waits for replication (the quorum commit) of its end offset; nil when the
+    /// log is not replicated and a written record counts at once.
+    var replication: OffsetWaiter? { get }
     /// Bytes `[offset, offset+size)` of a stored record.
     func read(offset: Int64, size: Int) throws -> ByteBuffer
     /// The first byte not yet written / the end of the data consumers may see.

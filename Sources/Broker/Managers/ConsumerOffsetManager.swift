@@ -63,14 +63,36 @@ public final class ConsumerOffsetManager: Sendable {
         let snapshot: JSONValue? = state.withLock { state in
             guard state.dirty else { return nil }
             state.dirty = false
-            return .object([
-                "offsetTable": .object(
-                    state.table.mapValues { queues in
-                        .object(
-                            Dictionary(uniqueKeysWithValues: queues.map { (String($0.key), JSONValue.int($0.value)) }))
-                    })
-            ])
+            return Self.json(state.table)
         }
         if let snapshot { file.save(snapshot) }
+    }
+
+    /// GET_ALL_CONSUMER_OFFSET's body: `{"offsetTable": {"topic@group": {"0": 12, …}}}`.
+    var json: JSONValue { Self.json(state.withLock { $0.table }) }
+
+    static func json(_ table: [String: [Int32: Int64]]) -> JSONValue {
+        .object([
+            "offsetTable": .object(
+                table.mapValues { queues in
+                    .object(Dictionary(uniqueKeysWithValues: queues.map { (String($0.key), JSONValue.int($0.value)) }))
+                })
+        ])
+    }
+
+    /// A DLedger follower takes the master's offsets (SlaveSynchronize): after a failover the
+    /// new master answers offset queries with what consumers had committed.
+    func mirror(_ json: JSONValue) {
+        var table: [String: [Int32: Int64]] = [:]
+        for (key, queues) in json["offsetTable"]?.object ?? [:] {
+            for (queue, offset) in queues.object ?? [:] {
+                if let id = Int32(queue), let value = offset.int64 { table[key, default: [:]][id] = value }
+            }
+        }
+        state.withLock { state in
+            guard state.table != table else { return }
+            state.table = table
+            state.dirty = true
+        }
     }
 }

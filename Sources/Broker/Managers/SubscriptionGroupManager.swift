@@ -79,6 +79,19 @@ public final class SubscriptionGroupManager: Sendable {
         persist()
     }
 
+    /// A DLedger follower takes the master's groups as they are (SlaveSynchronize).
+    func mirror(_ json: JSONValue) {
+        var mirrored: [String: SubscriptionGroupConfig] = [:]
+        for (name, value) in json["subscriptionGroupTable"]?.object ?? [:] {
+            if let group = SubscriptionGroupConfig(json: value) { mirrored[name] = group }
+        }
+        let changed = table.withLock { table in
+            defer { table = mirrored }
+            return table != mirrored
+        }
+        if changed { persist() }
+    }
+
     var json: JSONValue {
         .object(["subscriptionGroupTable": .object(table.withLock { $0 }.mapValues(\.json))])
     }

@@ -65,6 +65,11 @@ public final class TopicConfigManager: Sendable {
         mutate { $0.table[topic.topicName] = topic }
     }
 
+    /// A DLedger follower takes the master's topics as they are (SlaveSynchronize).
+    public func mirror(_ table: [String: TopicConfig]) {
+        mutate { $0.table = table }
+    }
+
     public func delete(_ topic: String) -> Bool {
         var existed = false
         mutate { existed = $0.table.removeValue(forKey: topic) != nil }

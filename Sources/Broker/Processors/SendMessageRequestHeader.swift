@@ -51,6 +51,7 @@ extension PutMessageStatus {
         switch self {
         case .putOK: ResponseCode.success
         case .flushDiskTimeout: ResponseCode.flushDiskTimeout
+        case .flushSlaveTimeout: ResponseCode.flushSlaveTimeout
         case .serviceNotAvailable: ResponseCode.serviceNotAvailable
         case .messageIllegal: ResponseCode.messageIllegal
         case .unknownError: ResponseCode.systemError
@@ -60,6 +61,7 @@ extension PutMessageStatus {
     var remark: String? {
         switch self {
         case .putOK, .flushDiskTimeout: nil
+        case .flushSlaveTimeout: "the DLedger quorum did not confirm the message in time; it may still be stored"
         case .serviceNotAvailable(let why), .messageIllegal(let why), .unknownError(let why): why
         }
     }

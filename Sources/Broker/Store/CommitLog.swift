@@ -47,6 +47,26 @@ public struct CommitLog: CommitLogStorage {
         try file.append(record)
     }
 
+    /// Record by record (a batch may roll to the next segment between records); the store
+    /// truncates back when one fails.
+    public mutating func appendPut(sizes: [Int], encode: (Int, Int64, inout ByteBuffer) throws -> Void) throws
+        -> [Int64]
+    {
+        var offsets: [Int64] = []
+        offsets.reserveCapacity(sizes.count)
+        for (index, size) in sizes.enumerated() {
+            let offset = try reserve(size: size)
+            var record = ByteBuffer()
+            record.reserveCapacity(size)
+            try encode(index, offset, &record)
+            try append(record, at: offset)
+            offsets.append(offset)
+        }
+        return offsets
+    }
+
+    public var replication: OffsetWaiter? { nil }
+
     public func read(offset: Int64, size: Int) throws -> ByteBuffer {
         try files.read(offset: offset, count: size)
     }

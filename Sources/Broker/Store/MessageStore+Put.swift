@@ -1,9 +1,11 @@
 import Common
+import DLedgerStore
 import DequeModule
 import Logging
 import NIOCore
 import NIOPosix
 import Remoting
+import Storage
 import Synchronization
 
 extension MessageStore {
@@ -33,33 +35,47 @@ extension MessageStore {
         // Encoded outside the lock; the record itself needs its offsets, assigned under it.
         let storedProperties = messages.map { StoredMessageCodec.storedProperties($0.properties) }
         let result: PutMessageResult
+        var replication: OffsetWaiter?
         do {
             result = try state.withLock { state in
                 let startOffset = state.commitLog.maxOffset
                 let pendingBefore = state.pendingDispatch.count
                 var previousOffsets: [TopicQueueKey: Int64?] = [:]
                 var appended: [AppendedMessage] = []
+                replication = state.commitLog.replication
                 do {
-                    for (position, var message) in messages.enumerated() {
-                        let key = TopicQueueKey(message.topic, message.queueId)
+                    var prepared = messages
+                    var sizes: [Int] = []
+                    sizes.reserveCapacity(messages.count)
+                    for position in prepared.indices {
+                        let key = TopicQueueKey(prepared[position].topic, prepared[position].queueId)
                         if previousOffsets[key] == nil { previousOffsets[key] = .some(state.queueOffsets[key]) }
-                        message.queueOffset = state.queueOffsets[key] ?? 0
-                        message.storeHost = config.storeHost
-                        let properties = storedProperties[position]
-                        let size = StoredMessageCodec.encodedLength(
-                            bodyLength: message.body.count, topicLength: message.topic.utf8.count,
-                            propertiesLength: properties.count)
-                        message.commitLogOffset = try state.commitLog.reserve(size: size)
-                        var record = ByteBuffer()
-                        StoredMessageCodec.encode(message, storedProperties: properties, into: &record)
-                        try state.commitLog.append(record, at: message.commitLogOffset)
-                        state.queueOffsets[key] = message.queueOffset + 1
-                        state.pendingDispatch.append(
-                            dispatchRequest(for: message, at: message.commitLogOffset, size: Int32(size)))
+                        let queueOffset = state.queueOffsets[key] ?? 0
+                        prepared[position].queueOffset = queueOffset
+                        prepared[position].storeHost = config.storeHost
+                        state.queueOffsets[key] = queueOffset + 1
+                        sizes.append(
+                            StoredMessageCodec.encodedLength(
+                                bodyLength: prepared[position].body.count,
+                                topicLength: prepared[position].topic.utf8.count,
+                                propertiesLength: storedProperties[position].count))
+                    }
+                    _ = try state.commitLog.appendPut(sizes: sizes) { position, offset, record in
+                        prepared[position].commitLogOffset = offset
+                        StoredMessageCodec.encode(
+                            prepared[position], storedProperties: storedProperties[position], into: &record)
+                    }
+                    for (position, message) in prepared.enumerated() {
+                        // A replicated log is dispatched by the reput service up to its commit point.
+                        if replication == nil {
+                            state.pendingDispatch.append(
+                                dispatchRequest(for: message, at: message.commitLogOffset, size: Int32(sizes[position]))
+                            )
+                        }
                         appended.append(
                             AppendedMessage(
-                                commitLogOffset: message.commitLogOffset, size: size, queueOffset: message.queueOffset,
-                                offsetMessageId: message.offsetMessageId))
+                                commitLogOffset: message.commitLogOffset, size: sizes[position],
+                                queueOffset: message.queueOffset, offsetMessageId: message.offsetMessageId))
                     }
                 } catch {
                     // Undo this put: its records leave the CommitLog and are never dispatched.
@@ -75,6 +91,10 @@ extension MessageStore {
                 arrivals = try drainDispatch(state: &state)
                 return PutMessageResult(status: .putOK, appended: appended)
             }
+        } catch let error as DLedgerServerError {
+            // Not the leader (any more), a transfer, or this replica's disk: the client retries
+            // on the master the NameServer names next.
+            return PutMessageResult(status: .serviceNotAvailable("\(error)"))
         } catch {
             let cause = "\(error)"
             if ioErrorEpisode.withLock({ episode in
@@ -93,6 +113,17 @@ extension MessageStore {
             logger.warning("writes succeed again")
         }
         if !arrivals.isEmpty { arrivalListener(arrivals) }
+        if let replication, let last = result.appended.last {
+            // SEND_OK only once a quorum has the entry (with SYNC_FLUSH, on disk).
+            let end = last.commitLogOffset + Int64(last.size)
+            switch await replication.wait(for: end, timeout: .milliseconds(config.quorumAckTimeoutMillis)) {
+            case .reached: return result
+            case .timedOut: return PutMessageResult(status: .flushSlaveTimeout, appended: result.appended)
+            case .failed(let reason): return PutMessageResult(status: .serviceNotAvailable(reason))
+            case .full:
+                return PutMessageResult(status: .serviceNotAvailable("too many writes waiting for the quorum"))
+            }
+        }
         if config.flushDiskType == .syncFlush, let last = result.appended.last {
             let end = last.commitLogOffset + Int64(last.size)
             let flushed = await groupCommit.waitForFlush(upTo: end) { [self] in

@@ -20,6 +20,10 @@ extension MessageStore {
     /// lengths, body CRC) and a torn or corrupt tail is cut.
     public func start() throws {
         try Directories.create(config.storePathRootDir)
+        if replicatedLog != nil {
+            try startReplicated()
+            return
+        }
         let crashed = Directories.exists(abortPath)
         let checkpoint = try StoreCheckpoint.read(checkpointPath)
         try state.withLock { state in
@@ -43,27 +47,14 @@ extension MessageStore {
             }
             state.commitLog = local
             if config.messageIndexEnable { try state.index.load(commitLogEnd: end) }
-            var reputFrom = local.minOffset
-            for topic in Directories.list(config.storePathConsumeQueue) {
-                for queue in Directories.list(config.storePathConsumeQueue + "/" + topic) {
-                    guard let queueId = Int32(queue) else { continue }
-                    var consumeQueue = ConsumeQueue(
-                        rootDirectory: config.storePathConsumeQueue, topic: topic, queueId: queueId,
-                        entriesPerFile: config.consumeQueueEntriesPerFile)
-                    try consumeQueue.recover(commitLogEnd: end)
-                    let key = TopicQueueKey(topic, queueId)
-                    state.consumeQueues[key] = consumeQueue
-                    state.queueOffsets[key] = consumeQueue.maxOffset
-                    reputFrom = max(reputFrom, consumeQueue.maxPhysicalOffset)
-                }
-            }
+            var reputFrom = try loadConsumeQueues(commitLogEnd: end, state: &state)
             if config.messageIndexEnable, !cleanStop {
                 // After a crash the index may lag the queues: re-dispatch from where it ends. (A
                 // clean stop flushed it whole; its last key may lie far back when few messages
                 // have keys, and re-reading from there would be a full scan.)
                 reputFrom = min(reputFrom, max(local.minOffset, state.index.indexedThrough ?? local.minOffset))
             }
-            let (redispatched, skipped) = try redispatch(from: reputFrom, end: end, state: &state)
+            let (redispatched, skipped, _, _) = try redispatch(from: reputFrom, end: end, state: &state)
             logger.info(
                 "store recovered: CommitLog [\(local.minOffset), \(end)), \(state.consumeQueues.count) queues, \(redispatched) records re-dispatched, \(skipped) damaged records skipped"
             )
@@ -71,11 +62,34 @@ extension MessageStore {
         try AtomicFile.write("\(currentTimeMillis())\n", to: abortPath)
     }
 
+    /// Opens every ConsumeQueue, cutting entries past `commitLogEnd`, and sets the next queue
+    /// offsets from them. Returns where their dispatch ends in the CommitLog.
+    func loadConsumeQueues(commitLogEnd end: Int64, state: inout StoreState) throws -> Int64 {
+        var reputFrom = state.commitLog.minOffset
+        for topic in Directories.list(config.storePathConsumeQueue) {
+            for queue in Directories.list(config.storePathConsumeQueue + "/" + topic) {
+                guard let queueId = Int32(queue) else { continue }
+                var consumeQueue = ConsumeQueue(
+                    rootDirectory: config.storePathConsumeQueue, topic: topic, queueId: queueId,
+                    entriesPerFile: config.consumeQueueEntriesPerFile)
+                try consumeQueue.recover(commitLogEnd: end)
+                let key = TopicQueueKey(topic, queueId)
+                state.consumeQueues[key] = consumeQueue
+                state.queueOffsets[key] = consumeQueue.maxOffset
+                reputFrom = max(reputFrom, consumeQueue.maxPhysicalOffset)
+            }
+        }
+        return reputFrom
+    }
+
     /// Re-dispatches the records from `offset` on. A damaged record in the middle of the log
     /// (found after a clean stop, so not a torn tail) is reported and skipped, never a reason to
     /// refuse to start; queues that lack it get a hole in its place.
-    func redispatch(from start: Int64, end: Int64, state: inout StoreState) throws -> (dispatched: Int, skipped: Int) {
+    func redispatch(from start: Int64, end: Int64, state: inout StoreState) throws -> (
+        dispatched: Int, skipped: Int, next: Int64, queues: Set<TopicQueueKey>
+    ) {
         var dispatched = 0
+        var queues: Set<TopicQueueKey> = []
         var damagedOffsets: [Int64] = []
         var offset = start
         while offset < end {
@@ -89,7 +103,8 @@ extension MessageStore {
                 offset = CommitLogScrubber.nextSegmentStart(after: offset, segmentSize: config.mappedFileSizeCommitLog)
                 continue
             }
-            guard let (at, record) = next else { break }
+            // Nothing past `end` (a replicated log's commit point) is dispatched yet.
+            guard let (at, record) = next, at + Int64(record.readableBytes) <= end else { break }
             offset = at + Int64(record.readableBytes)
             var buffer = record
             var problem = RecordScanner.problem(in: record)
@@ -118,10 +133,12 @@ extension MessageStore {
                 state.consumeQueues[key] = queue
             }
             try dispatch(dispatchRequest(for: message, at: at, size: Int32(record.readableBytes)), state: &state)
-            state.queueOffsets[key] = message.queueOffset + 1
+            // A replicated leader has handed out offsets past what is committed: never go back.
+            state.queueOffsets[key] = max(state.queueOffsets[key] ?? 0, message.queueOffset + 1)
+            queues.insert(key)
             dispatched += 1
         }
-        return (dispatched, damagedOffsets.count)
+        return (dispatched, damagedOffsets.count, offset, queues)
     }
 
     /// Clean stop: flush everything, record where the CommitLog ends, remove the abort marker.

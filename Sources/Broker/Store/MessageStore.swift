@@ -1,4 +1,5 @@
 import Common
+import DLedgerStore
 import DequeModule
 import Logging
 import NIOCore
@@ -24,6 +25,8 @@ public struct MessageStoreConfig: Sendable {
     public var messageIndexEnable = true
     public var maxHashSlotNum = 5_000_000
     public var maxIndexNum = 20_000_000
+    /// How long a put waits for the DLedger quorum before answering FLUSH_SLAVE_TIMEOUT.
+    public var quorumAckTimeoutMillis = 2500
     /// How fast the scrubber verifies sealed CommitLog segments; 0 turns it off.
     public var commitLogScrubBytesPerSecond = 4 * 1024 * 1024
 
@@ -34,8 +37,11 @@ public struct MessageStoreConfig: Sendable {
 /// The broker's store: the CommitLog (behind `CommitLogStorage`), ConsumeQueues built by dispatch,
 /// flushing, and the read side used by pulls and queries.
 ///
-/// All writes go through one lock: reserve → encode (with physical and queue offset) → append →
-/// dispatch the records that became dispatchable. Readers take the same lock briefly.
+/// All writes go through one lock: assign queue offsets → encode (with physical offsets) →
+/// append → dispatch the records that became dispatchable. Readers take the same lock briefly.
+///
+/// The log is injected: the local CommitLog, or the DLedger log (`replicatedLog`), whose
+/// records the reput service dispatches up to the commit point on leader and followers alike.
 public final class MessageStore: Sendable {
     public let config: MessageStoreConfig
     let logger: Logger
@@ -51,6 +57,8 @@ public final class MessageStore: Sendable {
     /// Damaged records met by reads or the scrubber.
     public let damage = DamageRegistry()
     public let scrubProgress = CommitLogScrubber.Progress()
+    /// The DLedger log in DLedger mode; nil for the local CommitLog.
+    public let replicatedLog: DLedgerServer?
 
     struct StoreState: ~Copyable {
         var commitLog: any CommitLogStorage
@@ -60,15 +68,21 @@ public final class MessageStore: Sendable {
         /// Appended records not yet in their ConsumeQueue (waiting to become dispatchable).
         var pendingDispatch = Deque<DispatchRequest>()
         var index: IndexService
+        /// Replicated log: where the reput service continues (records before it are dispatched).
+        var reputOffset: Int64 = 0
     }
 
     public init(
-        config: MessageStoreConfig, logger: Logger, arrivalListener: @escaping @Sendable ([TopicQueueKey]) -> Void
+        config: MessageStoreConfig, logger: Logger, replicatedLog: DLedgerServer? = nil,
+        arrivalListener: @escaping @Sendable ([TopicQueueKey]) -> Void
     ) {
         self.config = config
         self.logger = logger
         self.arrivalListener = arrivalListener
-        let commitLog = CommitLog(directory: config.storePathCommitLog, segmentSize: config.mappedFileSizeCommitLog)
+        self.replicatedLog = replicatedLog
+        let commitLog: any CommitLogStorage =
+            replicatedLog.map { DLedgerCommitLog(server: $0) }
+            ?? CommitLog(directory: config.storePathCommitLog, segmentSize: config.mappedFileSizeCommitLog)
         let index = IndexService(
             directory: config.storePathIndex, slotCount: config.maxHashSlotNum, entryCount: config.maxIndexNum)
         state = Mutex(StoreState(commitLog: commitLog, index: index))

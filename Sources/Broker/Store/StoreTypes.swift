@@ -15,6 +15,9 @@ public struct TopicQueueKey: Sendable, Hashable, CustomStringConvertible {
 public enum PutMessageStatus: Sendable, Equatable {
     case putOK
     case flushDiskTimeout
+    /// Written on the leader, but the quorum did not confirm it in time: the outcome is unknown
+    /// (it may still commit). RocketMQ's FLUSH_SLAVE_TIMEOUT.
+    case flushSlaveTimeout
     case serviceNotAvailable(String)
     case messageIllegal(String)
     case unknownError(String)

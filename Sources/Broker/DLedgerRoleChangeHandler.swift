@@ -1,0 +1,45 @@
+import Common
+import DLedgerStore
+import Logging
+import Remoting
+
+/// DLedger mode: the broker's live role follows Raft (`dledger-design.md` §10.6).
+///
+/// - Leader: once it has committed an entry of its own term and dispatch has caught up with
+///   the commit point, queue offsets are rebuilt from the ConsumeQueues and the broker becomes
+///   the master (brokerId 0) of its term.
+/// - Follower: a slave with brokerId = member number + 1.
+/// - Candidate: a slave; it never accepts writes.
+///
+/// Every change re-registers with all NameServers at once, carrying the Raft term.
+extension BrokerController {
+    func runRoleChanges() async {
+        for await state in memberStates {
+            await apply(state)
+        }
+    }
+
+    func apply(_ state: DLedgerMemberState) async {
+        guard let dledger = store.replicatedLog else { return }
+        let slave = LiveRole(
+            role: .slave, brokerId: config.dLegerSlaveBrokerId, term: state.term,
+            registers: state.leaderId != nil || role.current.registers)
+        var next = slave
+        if state.role == .leader {
+            guard state.leaderReady else { return }  // a slave until its own term commits
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                let (dispatched, committed) = store.reputProgress
+                let current = dledger.state
+                guard current.role == .leader, current.term == state.term else { return }
+                if dispatched >= committed { break }
+                try? await Task.sleep(for: .milliseconds(2))
+            }
+            store.resetQueueOffsetsFromConsumeQueues()
+            next = LiveRole(role: .syncMaster, brokerId: 0, term: state.term)
+        }
+        guard let previous = role.change(to: next) else { return }
+        logger.info("role \(previous) -> \(next) (DLedger \(state))")
+        await nameServers.registerAll(topics.registerBody)
+    }
+}

@@ -1,0 +1,49 @@
+import Common
+import Remoting
+
+/// A DLedger follower mirrors the master's metadata every second (RocketMQ's
+/// `SlaveSynchronize`): topics, subscription groups and consumer offsets. A follower that
+/// becomes master then routes every topic and answers offset queries with what consumers had
+/// committed up to a second before the switch. The master is found at the NameServers.
+extension BrokerController {
+    func mirrorMasterMetadata() async {
+        guard store.replicatedLog != nil, !role.isMaster, let master = await masterAddress() else { return }
+        do {
+            let topicsResponse = try await nameServers.client.invoke(
+                master, RemotingCommand.request(code: RequestCode.getAllTopicConfig), timeoutMillis: 3000)
+            if topicsResponse.code == ResponseCode.success,
+                let body = RegisterBrokerBody(json: try JSONValue.parse(topicsResponse.bodyBytes))
+            {
+                topics.mirror(body.topicConfigTable)
+            }
+            let groups = try await nameServers.client.invoke(
+                master, RemotingCommand.request(code: RequestCode.getAllSubscriptionGroupConfig), timeoutMillis: 3000)
+            if groups.code == ResponseCode.success { subscriptionGroups.mirror(try JSONValue.parse(groups.bodyBytes)) }
+            let offsets = try await nameServers.client.invoke(
+                master, RemotingCommand.request(code: RequestCode.getAllConsumerOffset), timeoutMillis: 3000)
+            if offsets.code == ResponseCode.success { consumerOffsets.mirror(try JSONValue.parse(offsets.bodyBytes)) }
+        } catch {
+            logger.debug("mirroring the master's metadata from \(master) failed: \(error)")
+        }
+    }
+
+    /// The master (brokerId 0) of this broker's name, as the NameServers know it.
+    func masterAddress() async -> String? {
+        for address in config.namesrvAddr {
+            do {
+                let response = try await nameServers.client.invoke(
+                    address, RemotingCommand.request(code: RequestCode.getBrokerClusterInfo), timeoutMillis: 3000)
+                guard response.code == ResponseCode.success else { continue }
+                let info = try JSONValue.parse(response.bodyBytes)
+                if let data = info["brokerAddrTable"]?[config.brokerName].flatMap(BrokerData.init(json:)),
+                    let master = data.brokerAddrs[0], master != config.brokerAddr
+                {
+                    return master
+                }
+            } catch {
+                continue
+            }
+        }
+        return nil
+    }
+}
