@@ -270,6 +270,7 @@ public final class DLedgerServer: Sendable {
     // MARK: inputs
 
     func tick() {
+        transport.withLock { $0 }?.maintainConnections()
         step(.tick) { [self] driver in
             driver.ticks += 1
             guard driver.ticks % max(1, 1000 / config.tickMillis) == 0 else { return nil }

@@ -33,8 +33,11 @@ final class DLedgerTransport: Sendable {
         var lastAttempt: [UInt64: ContinuousClock.Instant] = [:]
         /// Peers whose connection failed and was logged (one line per outage).
         var down: Set<UInt64> = []
+        /// Frames waiting for a connection being made (bounded: older ones are dropped).
+        var waiting: [UInt64: [RemotingCommand]] = [:]
         var dropped = 0
     }
+    static let maxWaitingFrames = 64
     let links = Mutex(Links())
 
     init(
@@ -122,7 +125,23 @@ final class DLedgerTransport: Sendable {
                 }
                 continue
             }
+            links.withLock { links in
+                links.waiting[target.number, default: []].append(command)
+                if links.waiting[target.number]!.count > Self.maxWaitingFrames {
+                    links.waiting[target.number]!.removeFirst()
+                    links.dropped += 1
+                }
+            }
             connect(to: target)
+        }
+    }
+
+    /// Keeps a connection to every peer open (called every tick), so a vote request never
+    /// waits for a connect after a peer restarted.
+    func maintainConnections() {
+        for peer in peers.peers where peer.id != identity.selfId {
+            if let connection = client.establishedConnection(to: peer.address), connection.channel.isActive { continue }
+            connect(to: peer)
         }
     }
 
@@ -139,11 +158,17 @@ final class DLedgerTransport: Sendable {
         guard start else { return }
         Task {
             do {
-                _ = try await client.connection(to: target.address)
-                let wasDown = links.withLock { $0.down.remove(target.number) != nil }
+                let connection = try await client.connection(to: target.address)
+                let (wasDown, waiting) = links.withLock { links in
+                    (links.down.remove(target.number) != nil, links.waiting.removeValue(forKey: target.number) ?? [])
+                }
+                for command in waiting { connection.sendOneway(command) }
                 if wasDown { logger.info("DLedger peer \(target.id) at \(target.address) reachable again") }
             } catch {
-                let first = links.withLock { $0.down.insert(target.number).inserted }
+                let first = links.withLock { links in
+                    links.waiting[target.number] = nil
+                    return links.down.insert(target.number).inserted
+                }
                 if first { logger.warning("DLedger peer \(target.id) at \(target.address) unreachable: \(error)") }
             }
             _ = links.withLock { $0.connecting.remove(target.number) }

@@ -142,10 +142,20 @@ extension RaftCore {
     /// Fast failure detection: our leader's connection closed. We stop honouring its lease (so
     /// we grant a peer's pre-vote too) and campaign now. A leader that is in fact alive keeps the
     /// other voters' leases and wins back its followers with the next heartbeat.
+    ///
+    /// The survivors would all campaign at the same moment and split the vote, so they take
+    /// turns: the lowest id campaigns at once, the next two ticks later, and so on (a turn is
+    /// skipped when that member's log is behind: the others refuse its pre-vote).
     mutating func connectionLost(to peer: NodeID, into ready: inout Ready) {
         guard role == .follower, leader == peer, peer != id else { return }
         leader = nil
-        campaign(transfer: false, into: &ready)
+        let turn = voters.filter { $0 != peer }.sorted().firstIndex(of: id) ?? 0
+        if turn == 0 {
+            campaign(transfer: false, into: &ready)
+        } else {
+            electionElapsed = 0
+            randomizedElectionTimeout = min(2 * turn, config.electionTimeoutTicks)
+        }
     }
 
     /// Starts an election: a pre-vote round first unless this is a leadership transfer.

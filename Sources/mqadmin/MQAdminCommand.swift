@@ -75,11 +75,20 @@ struct ClusterList: AsyncParsableCommand {
     func run() async throws {
         try await withAdmin(common) { admin in
             let info = try await admin.clusterInfo()
-            print(column("#Cluster Name", 22) + column("#Broker Name", 22) + column("#BID", 6) + "#Addr")
+            print(
+                column("#Cluster Name", 22) + column("#Broker Name", 22) + column("#BID", 6) + column("#Addr", 22)
+                    + column("#Role", 14) + "#DLedger")
             for (cluster, names) in info.clusters.sorted(by: { $0.key < $1.key }) {
                 for broker in info.brokers where names.contains(broker.brokerName) {
                     for (id, address) in broker.brokerAddrs.sorted(by: { $0.key < $1.key }) {
-                        print(column(cluster, 22) + column(broker.brokerName, 22) + column(String(id), 6) + address)
+                        // Each broker says what it is; one that does not answer is shown as such.
+                        let runtime = try? await admin.brokerRuntimeInfo(address)
+                        let role = runtime?["brokerRole"] ?? "(no answer)"
+                        let dledger =
+                            runtime?["dLegerRole"].map { "\($0) term \(runtime?["dLegerTerm"] ?? "?")" } ?? "-"
+                        print(
+                            column(cluster, 22) + column(broker.brokerName, 22) + column(String(id), 6)
+                                + column(address, 22) + column(role, 14) + dledger)
                     }
                 }
             }

@@ -98,7 +98,7 @@ struct AdminBrokerProcessor: Sendable {
 
     func runtimeInfo(_ request: RemotingCommand) -> RemotingCommand {
         let store = broker.store
-        let table: [String: JSONValue] = [
+        var table: [String: JSONValue] = [
             "brokerVersion": .string(String(RemotingCommand.ourVersion)), "brokerVersionDesc": .string("V4_9_7"),
             "commitLogMinOffset": .string(String(store.commitLogMinOffset)),
             "commitLogMaxOffset": .string(String(store.commitLogMaxOffset)),
@@ -113,6 +113,8 @@ struct AdminBrokerProcessor: Sendable {
             // Not in RocketMQ's table: lets a fault-injecting tool on the same machine find the process.
             "pid": .string(String(getpid())),
         ]
+        // DLedger mode: the member's Raft role, term and indices (RocketMQ shows these too).
+        for (key, value) in store.replicatedLog?.status ?? [:] { table[key] = .string(value) }
         return request.response(
             code: ResponseCode.success, bodyBytes: JSONValue.object(["table": .object(table)]).serializedBytes())
     }

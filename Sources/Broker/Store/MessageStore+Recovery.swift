@@ -103,8 +103,16 @@ extension MessageStore {
                 offset = CommitLogScrubber.nextSegmentStart(after: offset, segmentSize: config.mappedFileSizeCommitLog)
                 continue
             }
-            // Nothing past `end` (a replicated log's commit point) is dispatched yet.
-            guard let (at, record) = next, at + Int64(record.readableBytes) <= end else { break }
+            // Nothing past `end` (a replicated log's commit point) is dispatched yet; what lies
+            // between here and the next record (entry headers, no-ops, fillers) is passed over.
+            guard let (at, record) = next else {
+                offset = end
+                break
+            }
+            guard at + Int64(record.readableBytes) <= end else {
+                offset = min(at, end)
+                break
+            }
             offset = at + Int64(record.readableBytes)
             var buffer = record
             var problem = RecordScanner.problem(in: record)
