@@ -28,6 +28,10 @@ public final class BrokerController: Service, RemotingRequestHandler {
     /// DLedger mode: the member states Raft reports, applied one at a time by `runRoleChanges`.
     let memberStates: AsyncStream<DLedgerMemberState>
     let memberStatesInput: AsyncStream<DLedgerMemberState>.Continuation
+    /// DLedger mode: the master's address as last looked up, and when (`forwardToMaster`).
+    let knownMaster = Mutex<(String, ContinuousClock.Instant)?>(nil)
+    let lastForwardMillis = Atomic<Int64>(0)
+    let replicationTasks = Mutex<[Task<Void, Never>]>([])
 
     public init(config: BrokerConfig, logger: Logger) throws {
         self.config = config
@@ -69,6 +73,12 @@ public final class BrokerController: Service, RemotingRequestHandler {
             try await dledger.start()
         }
         try store.start()
+        if store.replicatedLog != nil {
+            // Dispatch and role changes outlive the other services: a stopping leader hands
+            // over and then forwards writes as a slave until clients have moved on.
+            let tasks = [Task { await self.store.runReput() }, Task { await self.runRoleChanges() }]
+            replicationTasks.withLock { $0 = tasks }
+        }
         CleanService(config: config, store: store, logger: logger).run()
         let server = RemotingServer(
             host: config.bindAddress, port: config.listenPort, limits: config.limits, handler: self,
@@ -98,8 +108,6 @@ public final class BrokerController: Service, RemotingRequestHandler {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.store.runFlushLoop() }
             if store.replicatedLog != nil {
-                group.addTask { await self.store.runReput() }
-                group.addTask { await self.runRoleChanges() }
                 group.addTask { await Self.every(millis: 1000) { await self.mirrorMasterMetadata() } }
             }
             group.addTask {
@@ -145,6 +153,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
             logger.info(
                 handedOver ? "leadership handed over before stopping" : "leadership transfer timed out; stopping anyway"
             )
+            if handedOver { await drainForwardedWrites() }
         }
         memberStatesInput.finish()
         pullHold.stop()
@@ -154,6 +163,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
         await nameServers.shutdown()
         consumerOffsets.persistIfDirty()
         schedule.persist()
+        for task in replicationTasks.withLock({ $0 }) { task.cancel() }
         store.shutdown()
         await store.replicatedLog?.shutdown()
         logger.info("broker \(config.brokerName) stopped")
@@ -274,7 +284,31 @@ public final class BrokerController: Service, RemotingRequestHandler {
         return nil
     }
 
+    /// What only the master serves; a DLedger slave forwards these to it.
+    static let masterOnly: Set<Int32> = [
+        RequestCode.sendMessage, RequestCode.sendMessageV2, RequestCode.sendBatchMessage,
+        RequestCode.consumerSendMsgBack, RequestCode.endTransaction, RequestCode.updateConsumerOffset,
+    ]
+
     func process(_ request: RemotingCommand, from connection: RemotingConnection) async throws -> RemotingCommand {
+        guard let dledger = store.replicatedLog, Self.masterOnly.contains(request.code) else {
+            return try await serve(request, from: connection)
+        }
+        // While leadership moves, writes wait for the new master instead of failing.
+        if dledger.isTransferringLeadership || !role.isMaster {
+            await waitForRoleToSettle(dledger)
+            if !role.isMaster, let answer = await forwardToMaster(request) { return answer }
+        }
+        let response = try await serve(request, from: connection)
+        if response.code == ResponseCode.serviceNotAvailable, !role.isMaster,
+            let answer = await forwardToMaster(request)
+        {
+            return answer  // leadership moved during the put: the master takes it
+        }
+        return response
+    }
+
+    func serve(_ request: RemotingCommand, from connection: RemotingConnection) async throws -> RemotingCommand {
         let send = SendMessageProcessor(broker: self)
         let client = ClientManageProcessor(broker: self)
         let admin = AdminBrokerProcessor(broker: self)

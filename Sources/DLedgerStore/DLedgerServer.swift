@@ -157,6 +157,9 @@ public final class DLedgerServer: Sendable {
 
     public var state: DLedgerMemberState { member.withLock { $0 } }
 
+    /// Whether this leader is handing leadership over (writes are refused meanwhile).
+    public var isTransferringLeadership: Bool { driver.withLock { $0?.core.isTransferringLeadership ?? false } }
+
     /// Called (outside every lock, possibly concurrently) with each new member state.
     public func onStateChange(_ listener: @escaping @Sendable (DLedgerMemberState) -> Void) {
         listeners.withLock { $0.append(listener) }

@@ -8,6 +8,7 @@ import struct
 import subprocess
 import tempfile
 import time
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN_DIR = os.environ.get("RMQ_BIN_DIR", os.path.join(ROOT, ".build", "debug"))
@@ -188,3 +189,136 @@ def stored_records(body):
         records.append((struct.unpack(">q", record[28:36])[0], record[88:88 + body_length], properties))
         position += size
     return records
+
+
+def read_all(c, topic, queues=4):
+    """Every stored body of `topic` on `c.broker_addr` (the master of a group), pulled over the raw
+    protocol and inflated as consumers do."""
+    bodies = []
+    for queue in range(queues):
+        offset = 0
+        while True:
+            response = invoke(c.broker_addr, 11, {
+                "consumerGroup": "CG_verify", "topic": topic, "queueId": queue, "queueOffset": str(offset),
+                "maxMsgNums": 32, "sysFlag": 4, "commitOffset": "0", "suspendTimeoutMillis": "0",
+                "subscription": "*", "subVersion": "0"})
+            if response.code != 0:
+                break
+            position = 0
+            while position < len(response.body):
+                size = struct.unpack(">i", response.body[position:position + 4])[0]
+                body_length = struct.unpack(">i", response.body[position + 84:position + 88])[0]
+                body = response.body[position + 88:position + 88 + body_length]
+                sys_flag = struct.unpack(">i", response.body[position + 36:position + 40])[0]
+                bodies.append(zlib.decompress(body) if sys_flag & 1 else body)  # as consumers inflate
+                position += size
+            offset = int(response.ext["nextBeginOffset"])
+    return bodies
+
+
+class DLedgerGroup:
+    """One NameServer and a 3-node DLedger group (conf/dledger's keys), each a real process with
+    its own directory, ports and DLedger peer port. `broker_addr` is the current master."""
+
+    def __init__(self, broker_overrides=None, size=3, name="RaftNode00"):
+        self.dir = tempfile.mkdtemp(prefix="rmq-dledger-")
+        self.namesrv_port = free_port()
+        self.namesrv_addr = "127.0.0.1:%d" % self.namesrv_port
+        self.namesrv_addrs = [self.namesrv_addr]
+        self.name = name
+        ns_conf = os.path.join(self.dir, "namesrv.conf")
+        write_properties(ns_conf, {"listenPort": self.namesrv_port, "bindAddress": "127.0.0.1",
+                                   "kvConfigPath": os.path.join(self.dir, "namesrv", "kvConfig.json")})
+        self.namesrv = Process("mqnamesrv", [os.path.join(BIN_DIR, "mqnamesrv"), "-c", ns_conf],
+                               os.path.join(self.dir, "namesrv.log"))
+        self.namesrvs = [self.namesrv]
+        self.ports = [free_port() for _ in range(size)]
+        peer_ports = [free_port() for _ in range(size)]
+        self.peers = ";".join("n%d-127.0.0.1:%d" % (n, port) for n, port in enumerate(peer_ports))
+        self.addrs = ["127.0.0.1:%d" % port for port in self.ports]
+        self.brokers = []
+        self.confs = []
+        for n in range(size):
+            conf = os.path.join(self.dir, "broker-n%d.conf" % n)
+            values = {
+                "brokerClusterName": "RaftCluster", "brokerName": name, "listenPort": self.ports[n],
+                "namesrvAddr": self.namesrv_addr, "brokerIP1": "127.0.0.1", "bindAddress": "127.0.0.1",
+                "storePathRootDir": os.path.join(self.dir, "node%02d" % n),
+                "storePathCommitLog": os.path.join(self.dir, "node%02d" % n, "commitlog"),
+                "enableDLegerCommitLog": "true", "dLegerGroup": name, "dLegerPeers": self.peers,
+                "dLegerSelfId": "n%d" % n, "haListenPort": free_port(),
+                "mappedFileSizeCommitLog": 4 * 1024 * 1024 + 256 * 1024,
+                "maxMessageSize": 4 * 1024 * 1024 - 64 * 1024,
+                "defaultTopicQueueNums": 4,
+                "messageDelayLevel": "1s 3s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s",
+            }
+            values.update(broker_overrides or {})
+            write_properties(conf, values)
+            self.confs.append(conf)
+            self.brokers.append(Process("mqbroker-n%d" % n, [os.path.join(BIN_DIR, "mqbroker"), "-c", conf],
+                                        os.path.join(self.dir, "broker-n%d.log" % n)))
+
+    def start(self):
+        self.namesrv.start()
+        wait_until(lambda: can_connect(self.namesrv_port), 20, message="NameServer port")
+        for broker in self.brokers:
+            broker.start()
+        for port in self.ports:
+            wait_until(lambda port=port: can_connect(port), 30, message="broker port %d" % port)
+        self.wait_master()
+        return self
+
+    def route(self, topic, namesrv=None):
+        response = invoke(namesrv or self.namesrv_addr, 105, {"topic": topic})
+        return json.loads(response.body) if response.code == 0 else None
+
+    def master_addr(self):
+        """The master the NameServer names (brokerId 0), or None."""
+        route = self.route("TBW102")
+        if not route:
+            return None
+        for data in route["brokerDatas"]:
+            if data["brokerName"] == self.name:
+                return data["brokerAddrs"].get("0")
+        return None
+
+    def wait_master(self, other_than=None, timeout=30):
+        wait_until(lambda: self.master_addr() not in (None, other_than), timeout,
+                   interval=0.01, message="a master other than %s" % other_than)
+        return self.master_addr()
+
+    @property
+    def broker_addr(self):
+        return self.master_addr()
+
+    def index_of(self, addr):
+        return self.addrs.index(addr)
+
+    def leader(self):
+        return self.brokers[self.index_of(self.wait_master())]
+
+    def runtime(self, n):
+        response = invoke(self.addrs[n], 28, {}, timeout=3)
+        return json.loads(response.body)["table"]
+
+    def restart(self, n):
+        self.brokers[n].start()
+        wait_until(lambda: can_connect(self.ports[n]), 30, message="broker n%d port" % n)
+
+    def data_dir(self, n):
+        return os.path.join(self.dir, "node%02d" % n, "dledger-n%d" % n, "data")
+
+    def stop(self):
+        for broker in self.brokers:
+            broker.stop()
+        self.namesrv.stop()
+
+    def cleanup(self):
+        for process in self.brokers + [self.namesrv]:
+            if process.proc and process.proc.poll() is None and process.proc.returncode is None:
+                try:
+                    process.proc.send_signal(signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+            process.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)

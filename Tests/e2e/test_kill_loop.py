@@ -2,41 +2,15 @@
 import os
 import random
 import signal
-import struct
 import threading
 import time
-import zlib
 
 import pytest
 
 from clients import SendStatus, message, producer
-from harness import Cluster, invoke
+from harness import Cluster, read_all
 
 KILLS = int(os.environ.get("RMQ_KILL_LOOPS", "20"))
-
-
-def read_all(c, topic, queues=4):
-    """Every stored body of `topic`, pulled over the raw protocol."""
-    bodies = []
-    for queue in range(queues):
-        offset = 0
-        while True:
-            response = invoke(c.broker_addr, 11, {
-                "consumerGroup": "CG_verify", "topic": topic, "queueId": queue, "queueOffset": str(offset),
-                "maxMsgNums": 32, "sysFlag": 4, "commitOffset": "0", "suspendTimeoutMillis": "0",
-                "subscription": "*", "subVersion": "0"})
-            if response.code != 0:
-                break
-            position = 0
-            while position < len(response.body):
-                size = struct.unpack(">i", response.body[position:position + 4])[0]
-                body_length = struct.unpack(">i", response.body[position + 84:position + 88])[0]
-                body = response.body[position + 88:position + 88 + body_length]
-                sys_flag = struct.unpack(">i", response.body[position + 36:position + 40])[0]
-                bodies.append(zlib.decompress(body) if sys_flag & 1 else body)  # as consumers inflate
-                position += size
-            offset = int(response.ext["nextBeginOffset"])
-    return bodies
 
 
 @pytest.fixture

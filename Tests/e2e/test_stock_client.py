@@ -1,10 +1,21 @@
-"""The stock RocketMQ C++ client (PyPI rocketmq==0.4.4) against real mqnamesrv + mqbroker processes."""
+"""The stock RocketMQ C++ client (PyPI rocketmq==0.4.4) against real mqnamesrv + mqbroker processes:
+every scenario runs against a single broker and against a 3-node DLedger group."""
 import hashlib
 import threading
 import time
 
+import pytest
+
 from clients import Collector, ConsumerProcess, SendStatus, message, producer, pull_all, push_consumer
-from harness import wait_until
+from harness import Cluster, DLedgerGroup, wait_until
+
+
+@pytest.fixture(scope="module", params=["single-broker", "dledger3"])
+def cluster(request):
+    c = (Cluster() if request.param == "single-broker" else DLedgerGroup()).start()
+    yield c
+    c.stop()
+    c.cleanup()
 
 
 def test_sync_send_with_tags_and_keys_reaches_push_consumer_filtered_by_tag(cluster, unique):
