@@ -3,7 +3,9 @@
 # in a temporary directory:
 #   W1 at windows 1/64/256 and W2 unthrottled and at 2,000 msgs/s against one broker, REPS
 #   repetitions interleaved (rep 1: W1 1, 64, 256, W2 max, W2 2000; rep 2: ...), then W3 (SIGKILL
-#   of the acknowledging broker under a paced load, 3 kills) against two masters.
+#   of the acknowledging broker under a paced load, 3 kills) against two masters; then the same
+#   W1/W2 runs and W3 against a 3-node DLedger group from conf/dledger, with ASYNC_FLUSH
+#   (config dledger3-async) and SYNC_FLUSH (dledger3-sync).
 # Prints mqbench's live lines, every JSON line (also kept in $dir/results.jsonl) and a table of
 # medians.
 #   scripts/bench.sh [seconds per W1 run (30)] [repetitions (3)] [w3 seconds (20)]
@@ -13,7 +15,7 @@ source scripts/ports.sh
 secs="${1:-30}"
 reps="${2:-3}"
 w3_secs="${3:-20}"
-for product in mqnamesrv mqbroker mqbench; do
+for product in mqnamesrv mqbroker mqbench mqadmin; do
     swift build -c release --product "$product" > /tmp/rmq-bench-build.log 2>&1 || { tail -n 30 /tmp/rmq-bench-build.log; exit 1; }
 done
 bin="$(swift build -c release --show-bin-path)"
@@ -57,10 +59,52 @@ for rep in $(seq 1 "$reps"); do
     run w2 --secs 15 --rate 2000 --rep "$rep" --server-pids "$pids"
 done
 
-# W3 needs somewhere to fail over to: a second master (replicated groups come with DLedger mode).
+# W3 needs somewhere to fail over to: a second master.
 start_broker broker-b
 sleep 1
 run w3 --reps 3 --secs "$w3_secs" --config two-masters-async --server-pids "$(cat "$dir/namesrv.pid")"
+# W3 restarted brokers with new pids: stop them by their config paths.
+stop_brokers() {
+    pkill -f "$dir/$1" 2>/dev/null || true
+    while pgrep -f "$dir/$1" > /dev/null; do sleep 0.1; done
+}
+stop_brokers broker-
+
+# A 3-node DLedger group from conf/dledger on free ports, flushDiskType $1, data in $dir/$2.
+start_dledger_group() {
+    local flush=$1 stem=$2 peers="" ports=() n
+    for n in 0 1 2; do peers="${peers:+$peers;}n$n-127.0.0.1:$(free_port)"; ports+=("$(free_port)"); done
+    for n in 0 1 2; do
+        sed -e "s|^listenPort=.*|listenPort=${ports[$n]}|" -e "s|^namesrvAddr=.*|namesrvAddr=127.0.0.1:$ns_port|" \
+            -e "s|^brokerName=.*|brokerName=$stem|" -e "s|^dLegerGroup=.*|dLegerGroup=$stem|" \
+            -e "s|^dLegerPeers=.*|dLegerPeers=$peers|" \
+            -e "s|^storePathRootDir=.*|storePathRootDir=$dir/$stem-n$n|" \
+            -e "s|^storePathCommitLog=.*|storePathCommitLog=$dir/$stem-n$n/commitlog|" \
+            "conf/dledger/broker-n$n.conf" > "$dir/$stem-n$n.conf"
+        echo "flushDiskType=$flush" >> "$dir/$stem-n$n.conf"
+        "$bin/mqbroker" -c "$dir/$stem-n$n.conf" >> "$dir/$stem-n$n.log" 2>&1 &
+        echo $! > "$dir/$stem-n$n.pid"
+    done
+    for n in 0 1 2; do wait_port "${ports[$n]}"; done
+    for _ in $(seq 1 100); do
+        "$bin/mqadmin" clusterList -n "127.0.0.1:$ns_port" 2>/dev/null | awk -v g="$stem" '$2 == g && $3 == "0"' | grep -q . && break
+        sleep 0.1
+    done
+}
+
+for flush in ASYNC_FLUSH SYNC_FLUSH; do
+    case $flush in ASYNC_FLUSH) config=dledger3-async ;; *) config=dledger3-sync ;; esac
+    start_dledger_group "$flush" "$config"
+    pids="$(cat "$dir/$config-n0.pid"),$(cat "$dir/$config-n1.pid"),$(cat "$dir/$config-n2.pid"),$(cat "$dir/namesrv.pid")"
+    for rep in $(seq 1 "$reps"); do
+        for window in 1 64 256; do
+            run w1 --window "$window" --secs "$secs" --rep "$rep" --config "$config" --server-pids "$pids"
+        done
+        run w2 --secs 15 --rep "$rep" --config "$config" --server-pids "$pids"
+    done
+    run w3 --reps 3 --secs "$w3_secs" --config "$config" --server-pids "$(cat "$dir/namesrv.pid")"
+    stop_brokers "$config-"
+done
 
 grep '^{' "$dir/out.txt" > "$dir/results.jsonl" || true
 cat "$dir/results.jsonl"
@@ -73,18 +117,18 @@ def median(values):
 groups = {}
 for row in rows:
     if row["mode"] in ("w1", "w2"):
-        groups.setdefault((row["mode"], row["window"], str(row["rate"])), []).append(row)
+        groups.setdefault((row.get("config", ""), row["mode"], row["window"], str(row["rate"])), []).append(row)
 print("\nmedians of %d repetition(s)" % max((len(g) for g in groups.values()), default=0))
-print("%-4s %-6s %-5s %10s %8s %8s %9s %9s %8s %8s %8s" % (
-    "mode", "window", "rate", "msgs/s", "p50 ms", "p99 ms", "consumed", "e2e p99", "broker%", "bench%", "other%"))
-for (mode, window, rate), group in sorted(groups.items()):
+print("%-15s %-4s %-6s %-5s %10s %8s %8s %9s %9s %8s %8s %8s" % (
+    "config", "mode", "window", "rate", "msgs/s", "p50 ms", "p99 ms", "consumed", "e2e p99", "broker%", "bench%", "other%"))
+for (config, mode, window, rate), group in sorted(groups.items()):
     m = lambda key: median([r.get(key) for r in group])
-    print("%-4s %-6s %-5s %10s %8s %8s %9s %9s %8s %8s %8s" % (
-        mode, window, rate, m("msgs_per_s"), m("ack_p50_ms"), m("ack_p99_ms"), m("consume_msgs_per_s"),
+    print("%-15s %-4s %-6s %-5s %10s %8s %8s %9s %9s %8s %8s %8s" % (
+        config, mode, window, rate, m("msgs_per_s"), m("ack_p50_ms"), m("ack_p99_ms"), m("consume_msgs_per_s"),
         m("e2e_p99_ms"), m("server_cpu_pct"), m("loadgen_cpu_pct"), m("other_cpu_pct")))
 for row in rows:
     if row["mode"] in ("w3", "verify"):
-        print("%s rep %s: acked %s, unavailable %s ms, longest ack gap %s ms, lost %s, duplicates %s" % (
-            row["mode"], row["rep"], row.get("acked"), row.get("unavail_ms"),
+        print("%s %s rep %s: acked %s, unavailable %s ms, longest ack gap %s ms, lost %s, duplicates %s" % (
+            row.get("config", ""), row["mode"], row["rep"], row.get("acked"), row.get("unavail_ms"),
             row.get("max_ack_gap_after_kill_ms"), row.get("lost_acked"), row.get("duplicates")))
 EOF

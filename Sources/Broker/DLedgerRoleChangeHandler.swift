@@ -43,3 +43,31 @@ extension BrokerController {
         await nameServers.registerAll(topics.registerBody)
     }
 }
+
+extension BrokerController {
+    /// LEADERSHIP_TRANSFER (51005) from mqadmin: this leader hands over to `transfereeId`.
+    func transferLeadership(_ request: RemotingCommand) async -> RemotingCommand {
+        guard let dledger = store.replicatedLog else {
+            return request.response(code: ResponseCode.systemError, remark: "not in DLedger mode")
+        }
+        guard let target = request.extFields["transfereeId"], dledger.config.peers.peer(target) != nil,
+            target != dledger.config.selfId
+        else {
+            return request.response(
+                code: ResponseCode.systemError,
+                remark:
+                    "transfereeId \(request.extFields["transfereeId"] ?? "(none)") is not another member of \(dledger.config.group)"
+            )
+        }
+        guard dledger.state.role == .leader else {
+            return request.response(
+                code: ResponseCode.systemError, remark: "this member is not the leader (\(dledger.state))")
+        }
+        logger.info("leadership transfer to \(target) requested by \(request.extFields["forwardedBy"] ?? "mqadmin")")
+        guard await dledger.transferLeadership(to: target, timeout: .seconds(5)) else {
+            return request.response(
+                code: ResponseCode.systemError, remark: "\(target) did not take over within 5 s (\(dledger.state))")
+        }
+        return request.response(code: ResponseCode.success, remark: "\(dledger.state)")
+    }
+}

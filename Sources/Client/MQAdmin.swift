@@ -132,6 +132,16 @@ public struct MQAdmin: Sendable {
         return (try JSONValue.parse(response.bodyBytes)["table"]?.object ?? [:]).compactMapValues(\.text)
     }
 
+    /// DLedger mode: asks the master at `master` to hand leadership to member `transferee`;
+    /// returns the member state it reports afterwards.
+    public func transferLeadership(master: String, to transferee: String) async throws -> String {
+        let response = try await api.invokeExpectingSuccess(
+            master,
+            .request(code: RequestCode.dLedgerLeadershipTransfer, fields: ["transfereeId": transferee]),
+            timeoutMillis: 10_000)
+        return response.remark ?? ""
+    }
+
     public func brokerConfig(_ address: String) async throws -> [String: String] {
         let response = try await api.invokeExpectingSuccess(address, .request(code: RequestCode.getBrokerConfig))
         return PropertiesFile.parse(String(decoding: response.bodyBytes, as: UTF8.self))

@@ -13,6 +13,9 @@ public struct ProducerOptions: Sendable {
     public var sendMsgTimeoutMillis: Int64 = 3000
     /// Extra attempts of a sync send on another queue (preferably another broker).
     public var retryTimesWhenSendFailed = 2
+    /// After a failed send to the only broker group that can take a message, how long a retry
+    /// waits for the NameServers to name that group's new master (DLedger failover).
+    public var failoverWaitMillis = 2000
     /// How often routes are re-read from the NameServers (RocketMQ's 30 s; faster failover with ~1 s).
     public var pollNameServerIntervalMillis = 30_000
     public var heartbeatBrokerIntervalMillis = 30_000
@@ -201,10 +204,20 @@ public final class Producer: Sendable {
         try validate(message)
         var lastError: any Error = ClientError.noRoute(topic: message.topic)
         var avoid: String?
+        var failedAddress: String?
         for attempt in 0...retries {
-            let info = try await publishInfo(message.topic, refresh: attempt > 0)
-            guard let queue = select(info, avoid), let address = info.masterAddress(of: queue.brokerName) else {
+            var info = try await publishInfo(message.topic, refresh: attempt > 0)
+            guard var queue = select(info, avoid), var address = info.masterAddress(of: queue.brokerName) else {
                 throw ClientError.noRoute(topic: message.topic)
+            }
+            if address == failedAddress {
+                // No other broker takes it: wait for the group to name a new master (a DLedger
+                // group fails over in well under a second), then send there.
+                info = await routeNamingANewMaster(for: message.topic, broker: queue.brokerName, not: address) ?? info
+                guard let again = select(info, avoid), let newAddress = info.masterAddress(of: again.brokerName) else {
+                    throw ClientError.noRoute(topic: message.topic)
+                }
+                (queue, address) = (again, newAddress)
             }
             let started = currentTimeMillis()
             do {
@@ -216,6 +229,7 @@ public final class Producer: Sendable {
             } catch {
                 lastError = error
                 avoid = queue.brokerName
+                failedAddress = address
                 record(queue.brokerName, started: started, failed: true)
                 logger.debug("send to \(queue) at \(address) failed (attempt \(attempt + 1)): \(error)")
                 if attempt == retries {
@@ -231,6 +245,22 @@ public final class Producer: Sendable {
             }
         }
         throw lastError
+    }
+
+    /// Refreshes `topic`'s route until `broker`'s master is no longer `address` (at most
+    /// `failoverWaitMillis`); nil when it did not change in time.
+    func routeNamingANewMaster(for topic: String, broker: String, not address: String) async -> TopicPublishInfo? {
+        let deadline = ContinuousClock.now + .milliseconds(options.failoverWaitMillis)
+        while ContinuousClock.now < deadline {
+            do {
+                let info = try await publishInfo(topic, refresh: true)
+                if let master = info.masterAddress(of: broker), master != address { return info }
+            } catch {
+                logger.debug("refreshing the route of \(topic) failed: \(error)")
+            }
+            try? await Task.sleep(for: .milliseconds(25))
+        }
+        return nil
     }
 
     func validate(_ message: Message) throws {

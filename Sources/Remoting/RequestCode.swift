@@ -8,6 +8,8 @@ public enum RequestCode {
     public static let updateAndCreateTopic: Int32 = 17
     public static let getAllTopicConfig: Int32 = 21
     public static let getAllConsumerOffset: Int32 = 43
+    /// DLedger's LEADERSHIP_TRANSFER, sent by mqadmin to a DLedger master's client port.
+    public static let dLedgerLeadershipTransfer: Int32 = 51005
     public static let getBrokerConfig: Int32 = 26
     public static let getBrokerRuntimeInfo: Int32 = 28
     public static let searchOffsetByTimestamp: Int32 = 29

@@ -15,7 +15,7 @@ struct MQAdminCommand: AsyncParsableCommand {
         subcommands: [
             ClusterList.self, TopicList.self, TopicRoute.self, TopicStatus.self, UpdateTopic.self, DeleteTopic.self,
             BrokerStatus.self, GetBrokerConfig.self, SendMessage.self, ConsumeMessage.self, QueryMsgByKey.self,
-            QueryMsgById.self, ConsumerProgress.self, ResetOffsetByTime.self,
+            QueryMsgById.self, ConsumerProgress.self, ResetOffsetByTime.self, TransferLeadership.self,
         ])
 }
 
@@ -196,6 +196,26 @@ struct DeleteTopic: AsyncParsableCommand {
         try await withAdmin(common) { admin in
             try await admin.deleteTopic(topic, cluster: clusterName)
             print("delete topic [\(topic)] from cluster [\(clusterName)] success.")
+        }
+    }
+}
+
+struct TransferLeadership: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transferLeadership",
+        abstract: "DLedger mode: move a broker group's leadership (its master) to another member.")
+    @OptionGroup var common: NameServerOption
+    @Option(name: .customShort("b"), help: "Broker group (brokerName).") var brokerName: String
+    @Option(name: .customShort("i"), help: "The member to lead next (dLegerSelfId, e.g. n1).") var transferee: String
+
+    func run() async throws {
+        try await withAdmin(common) { admin in
+            guard
+                let master = try await admin.clusterInfo().brokers.first(where: { $0.brokerName == brokerName })?
+                    .masterAddress
+            else { throw ClientError.noRoute(topic: brokerName) }
+            let newLeader = try await admin.transferLeadership(master: master, to: transferee)
+            print("leadership of \(brokerName) moved from \(master) to \(transferee) (\(newLeader))")
         }
     }
 }
