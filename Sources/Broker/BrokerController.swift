@@ -336,6 +336,8 @@ public final class BrokerController: Service, RemotingRequestHandler {
         case RequestCode.getBrokerRuntimeInfo: return admin.runtimeInfo(request)
         case RequestCode.getAllSubscriptionGroupConfig: return admin.allSubscriptionGroups(request)
         case RequestCode.dLedgerLeadershipTransfer: return await transferLeadership(request)
+        case RequestCode.getAllDelayOffset:
+            return request.response(code: ResponseCode.success, bodyBytes: schedule.json.serializedBytes())
         case RequestCode.getAllConsumerOffset:
             return request.response(code: ResponseCode.success, bodyBytes: consumerOffsets.json.serializedBytes())
         case RequestCode.getConsumeStats: return try ConsumerAdminProcessor(broker: self).consumeStats(request)

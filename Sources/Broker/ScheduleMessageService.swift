@@ -92,12 +92,24 @@ final class ScheduleMessageService: Sendable {
         return message
     }
 
-    func persist() {
+    func persist() { file.save(json) }
+
+    /// GET_ALL_DELAY_OFFSET's body (and delayOffset.json): `{"offsetTable": {"1": 12, …}}`.
+    var json: JSONValue {
         let snapshot = offsets.withLock { $0 }
-        file.save(
-            .object([
-                "offsetTable": .object(
-                    Dictionary(uniqueKeysWithValues: snapshot.map { (String($0.key), JSONValue.int($0.value)) }))
-            ]))
+        return .object([
+            "offsetTable": .object(
+                Dictionary(uniqueKeysWithValues: snapshot.map { (String($0.key), JSONValue.int($0.value)) }))
+        ])
+    }
+
+    /// A DLedger follower takes the master's delivery progress, so a new master does not deliver
+    /// delayed messages a second time.
+    func mirror(_ json: JSONValue) {
+        var table: [Int: Int64] = [:]
+        for (level, offset) in json["offsetTable"]?.object ?? [:] {
+            if let level = Int(level), let offset = offset.int64 { table[level] = offset }
+        }
+        offsets.withLock { $0 = table }
     }
 }

@@ -2,7 +2,7 @@ import Common
 import Remoting
 
 /// A DLedger follower mirrors the master's metadata every second (RocketMQ's
-/// `SlaveSynchronize`): topics, subscription groups and consumer offsets. A follower that
+/// `SlaveSynchronize`): topics, subscription groups, consumer offsets and delay-level offsets. A follower that
 /// becomes master then routes every topic and answers offset queries with what consumers had
 /// committed up to a second before the switch. The master is found at the NameServers.
 extension BrokerController {
@@ -22,6 +22,9 @@ extension BrokerController {
             let offsets = try await nameServers.client.invoke(
                 master, RemotingCommand.request(code: RequestCode.getAllConsumerOffset), timeoutMillis: 3000)
             if offsets.code == ResponseCode.success { consumerOffsets.mirror(try JSONValue.parse(offsets.bodyBytes)) }
+            let delays = try await nameServers.client.invoke(
+                master, RemotingCommand.request(code: RequestCode.getAllDelayOffset), timeoutMillis: 3000)
+            if delays.code == ResponseCode.success { schedule.mirror(try JSONValue.parse(delays.bodyBytes)) }
         } catch {
             logger.debug("mirroring the master's metadata from \(master) failed: \(error)")
         }

@@ -8,6 +8,7 @@ public enum RequestCode {
     public static let updateAndCreateTopic: Int32 = 17
     public static let getAllTopicConfig: Int32 = 21
     public static let getAllConsumerOffset: Int32 = 43
+    public static let getAllDelayOffset: Int32 = 45
     /// DLedger's LEADERSHIP_TRANSFER, sent by mqadmin to a DLedger master's client port.
     public static let dLedgerLeadershipTransfer: Int32 = 51005
     public static let getBrokerConfig: Int32 = 26

@@ -176,3 +176,28 @@ def test_sigterm_of_the_leader_under_load_fails_no_send(group, unique):
         sender.wait_acks(100)
     assert not sender.failed, "sends failed during a graceful leader stop: %s" % sender.failed[:3]
     assert_nothing_lost(group, sender)
+
+
+def test_mqadmin_moves_leadership_on_request(group, unique):
+    import subprocess
+    from harness import BIN_DIR
+    leader = group.index_of(group.wait_master())
+    target = (leader + 1) % 3
+    run = subprocess.run([os.path.join(BIN_DIR, "mqadmin"), "transferLeadership", "-n", group.namesrv_addr,
+                          "-b", group.name, "-i", "n%d" % target], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    group.wait_master(other_than=group.addrs[leader], timeout=10)
+    assert group.master_addr() == group.addrs[target]
+
+
+def test_preferred_leader_takes_leadership_once_caught_up(unique):
+    g = DLedgerGroup(broker_overrides={"preferredLeaderId": "n2"}).start()
+    try:
+        wait_until(lambda: g.master_addr() == g.addrs[2], 30, message="n2 (preferred) to become master")
+        # Killed and restarted, it catches up and takes leadership back.
+        g.brokers[2].kill(signal.SIGKILL)
+        g.wait_master(other_than=g.addrs[2], timeout=10)
+        g.restart(2)
+        wait_until(lambda: g.master_addr() == g.addrs[2], 30, message="n2 to take leadership back")
+    finally:
+        g.cleanup()
