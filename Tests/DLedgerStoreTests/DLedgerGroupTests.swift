@@ -14,7 +14,11 @@ final class LocalGroup {
     let root: String
     let peers: DLedgerPeers
     var servers: [DLedgerServer?]
-    static let logger = Logger(label: "dledger-group-test")
+    static let logger: Logger = {
+        var logger = Logger(label: "dledger-group-test")
+        logger.logLevel = .critical  // peers restarting on purpose log warnings
+        return logger
+    }()
 
     init(syncFlush: Bool = false) async throws {
         root = try temporaryDirectory()

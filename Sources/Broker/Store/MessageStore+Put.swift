@@ -18,7 +18,13 @@ extension MessageStore {
             return block
         }
         switch (previous, reason) {
-        case (nil, let reason?): logger.error("writes refused: \(reason)")
+        case (nil, let reason?):
+            // A write that already failed for lack of space logged this episode's cause.
+            if ioErrorEpisode.withLock({ $0 == nil }) {
+                logger.error("writes refused: \(reason)")
+            } else {
+                logger.debug("writes refused: \(reason)")
+            }
         case (_?, nil): logger.warning("writes accepted again: disk space recovered")
         default: break
         }
