@@ -136,7 +136,7 @@ public struct DLedgerLog: Sendable {
         guard entryIndex >= ledgerBeginIndex, entryIndex <= ledgerEndIndex else { return nil }
         var bytes = try index.read(offset: entryIndex * Int64(DLedgerIndexUnit.size), count: DLedgerIndexUnit.size)
         guard let unit = DLedgerIndexUnit.read(from: &bytes), unit.index == entryIndex, unit.entrySize > 0,
-            Int(unit.entrySize) <= maxEntrySize, unit.pos >= 0, unit.pos < dataEnd
+            Int(unit.entrySize) <= maxEntrySize, unit.pos >= 0, unit.pos < dataEnd, unit.term >= 0
         else {
             throw DLedgerLogError.indexMismatch(index: entryIndex, reason: "index unit does not describe it")
         }

@@ -71,6 +71,10 @@ extension DLedgerServer {
                 }
                 if let last = ready.entriesToAppend.last {
                     try driver.storage.write(ready.entriesToAppend)
+                    if driver.failing != nil {
+                        logger.warning("DLedger: writing the log succeeds again")
+                        driver.failing = nil
+                    }
                     if !config.syncFlush {
                         durable = (last.index, last.term)
                     } else if !ready.messagesAfterPersist.isEmpty {
@@ -79,10 +83,6 @@ extension DLedgerServer {
                     } else {
                         effects.flushWanted = true
                     }
-                }
-                if driver.failing != nil {
-                    logger.warning("DLedger: writing the log succeeds again")
-                    driver.failing = nil
                 }
             } catch {
                 recoverFromWriteFailure(error, &driver)

@@ -60,6 +60,12 @@ struct Progress: Sendable, Equatable {
             return true
         case .probe:
             guard next - 1 == rejected else { return false }
+            if probeHint < match {
+                // The follower's log is shorter than what it acknowledged: it lost entries that were
+                // not on disk (ASYNC_FLUSH) or were damaged and cut at recovery. Believe it and resend;
+                // entries committed before stay committed (the commit index never goes back).
+                match = probeHint
+            }
             next = max(min(rejected, probeHint + 1), match + 1)
             probeSent = false
             return true

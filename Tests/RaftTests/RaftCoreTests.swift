@@ -53,6 +53,30 @@ struct RaftCoreTests {
         #expect(applied.map(\.index) == Array(boundary + 1...follower.commitIndex))
     }
 
+    /// A follower that lost entries it had acknowledged (unsynced, or cut at recovery as damaged)
+    /// is believed when its rejections show a shorter log, and the leader sends them again.
+    @Test func followerThatLostAcknowledgedEntriesIsCaughtUpAgain() throws {
+        var cluster = InMemoryCluster(size: 3)
+        let elected = cluster.electSomeLeader()
+        let leader = try #require(elected)
+        for value in 1...10 { cluster.step(leader.value, .propose([UInt8(value)])) }
+        cluster.stabilize()
+        let lossy = NodeID((leader.value + 1) % 3)
+        let before = cluster.core(lossy.value)
+        let storage = before.log.storage as! MemoryLogStorage
+        let kept = Int(before.log.lastIndex) - 3
+        storage.write(Array(storage.stored.prefix(kept)))  // the tail is gone after a restart
+        cluster.cores[lossy] = RaftCore(
+            config: before.raftConfig, hardState: HardState(term: before.term, commit: LogIndex(kept)),
+            log: RaftLog(storage: storage), appliedIndex: LogIndex(kept))
+        for value in 11...15 { cluster.step(leader.value, .propose([UInt8(value)])) }
+        let caughtUp = cluster.tickUntil(maxRounds: 200) {
+            $0.core(lossy.value).log.lastIndex == $0.core(leader.value).log.lastIndex
+        }
+        #expect(caughtUp != nil, "the follower never got its lost entries again")
+        #expect(cluster.core(lossy.value).log.entries == cluster.core(leader.value).log.entries)
+    }
+
     @Test func proposalsToAFollowerAreRefusedWithALeaderHint() throws {
         var cluster = InMemoryCluster(size: 3)
         let elected = cluster.electSomeLeader()

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from clients import SendStatus, message, producer
-from harness import Cluster, wait_until
-from test_kill_loop import read_all
+from harness import Cluster, read_all, wait_until
+
 
 MiB = 1024 * 1024
 

@@ -2,7 +2,7 @@
 kill -9 (then SIGSTOP) of the leader, time from the signal until the NameServer names another
 master, and the stock client's write gap (last ack before the signal to the first after).
 
-    python3 scripts/dledger/failover_times.py [--kills 20] [--stops 20] [--stop-secs 3]
+    python3 scripts/dledger/failover_times.py [--kills 20] [--stops 20] [--stop-secs 3] [--sync]
 
 Prints one line per round and the p50/max of each series."""
 import argparse
@@ -62,8 +62,9 @@ def main():
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--stops", type=int, default=20)
     parser.add_argument("--stop-secs", type=float, default=3)
+    parser.add_argument("--sync", action="store_true", help="flushDiskType=SYNC_FLUSH (default ASYNC_FLUSH)")
     args = parser.parse_args()
-    group = DLedgerGroup().start()
+    group = DLedgerGroup(broker_overrides={"flushDiskType": "SYNC_FLUSH" if args.sync else "ASYNC_FLUSH"}).start()
     load = Load(group)
     series = {"kill": [], "kill-gap": [], "stop": [], "stop-gap": []}
     try:

@@ -1,0 +1,109 @@
+"""Disk faults on one replica of a 3-node DLedger group: the group carries on, the replica logs
+the cause once, never acknowledges what it does not have, and catches up once it can."""
+import os
+import signal
+import subprocess
+import tempfile
+
+import pytest
+
+from clients import SendStatus, message, producer
+from harness import DLedgerGroup, read_all, wait_until
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def small_disk():
+    mount_point = tempfile.mkdtemp(prefix="rmq-tmpfs-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mount_point], check=True)
+    yield mount_point
+    subprocess.run(["umount", "-l", mount_point], check=False)
+    os.rmdir(mount_point)
+
+
+def committed_indices(group):
+    return [group.runtime(n)["dLegerCommittedIndex"] for n in range(len(group.brokers))]
+
+
+def checksums(group, n):
+    import hashlib
+    directory = group.data_dir(n)
+    return {name: hashlib.sha256(open(os.path.join(directory, name), "rb").read()).hexdigest()
+            for name in sorted(os.listdir(directory))}
+
+
+def test_a_full_disk_on_one_replica_fails_no_send_and_it_catches_up_after(small_disk, unique):
+    small = {"maxHashSlotNum": 1000, "maxIndexNum": 4000, "mappedFileSizeConsumeQueue": 20 * 1000}
+    group = DLedgerGroup(broker_overrides=small)
+    try:
+        # n2 lives on a small filesystem that is mostly full already.
+        with open(group.confs[2], "a") as f:
+            f.write("storePathRootDir=%s\n" % os.path.join(small_disk, "store"))
+        ballast = os.path.join(small_disk, "ballast")
+        with open(ballast, "wb") as f:
+            f.write(os.urandom(14 * MiB))
+        group.start()
+        if group.master_addr() == group.addrs[2]:
+            group.brokers[2].kill(signal.SIGKILL)  # keep the full replica a follower for this test
+            group.wait_master(other_than=group.addrs[2])
+            group.restart(2)
+        topic = "DLFull_" + unique
+        p = producer(group, "PG_" + unique, timeout=3000)
+        acked = []
+        for i in range(250):
+            body = b"%06d" % i + os.urandom(64 * 1024).replace(b"\x00", b"\x01")
+            result = p.send_sync(message(topic, body))
+            assert result.status == SendStatus.OK, "send %d failed while one replica's disk was full" % i
+            acked.append(body)
+        wait_until(lambda: "writing the log failed" in group.brokers[2].log(), 20,
+                   message="the full replica to log its write failure")
+        assert group.brokers[2].alive()
+        assert group.brokers[2].log().count("writing the log failed") == 1, "logged once per episode"
+        assert group.runtime(2)["brokerRole"] == "SLAVE"
+        assert set(acked) <= set(read_all(group, topic))
+        os.unlink(ballast)
+        wait_until(lambda: len(set(committed_indices(group))) == 1, 60,
+                   message="the replica to catch up once space was freed")
+        assert "writing the log succeeds again" in group.brokers[2].log()
+        p.shutdown()
+    finally:
+        group.cleanup()
+
+
+def test_a_corrupt_entry_on_a_replica_is_cut_and_replicated_again(unique):
+    group = DLedgerGroup().start()
+    try:
+        topic = "DLCorrupt_" + unique
+        p = producer(group, "PG_" + unique, timeout=3000)
+        for i in range(60):
+            assert p.send_sync(message(topic, "before-%d" % i)).status == SendStatus.OK
+        leader = group.index_of(group.wait_master())
+        victim = (leader + 1) % 3
+        wait_until(lambda: len(set(committed_indices(group))) == 1, 30, message="every replica caught up")
+        group.brokers[victim].kill(signal.SIGKILL)
+        # Flip a byte near the end of the replica's written data (inside one of its last entries).
+        path = os.path.join(group.data_dir(victim), sorted(os.listdir(group.data_dir(victim)))[0])
+        with open(path, "r+b") as f:
+            data = f.read()
+            end = len(data.rstrip(b"\x00"))
+            f.seek(end - 20)
+            byte = f.read(1)
+            f.seek(end - 20)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        group.restart(victim)
+        wait_until(lambda: "recovery cut the tail" in group.brokers[victim].log(), 20,
+                   message="recovery to cut the corrupt tail")
+        for i in range(20):
+            assert p.send_sync(message(topic, "after-%d" % i)).status == SendStatus.OK
+        try:
+            wait_until(lambda: len(set(committed_indices(group))) == 1, 30, message="the replica to catch up")
+        except AssertionError:
+            print(group.brokers[victim].log()[-6000:])
+            print(committed_indices(group))
+            raise
+        wait_until(lambda: checksums(group, victim) == checksums(group, leader), 15,
+                   message="the replica's data files to equal the leader's again")
+        p.shutdown()
+    finally:
+        group.cleanup()
