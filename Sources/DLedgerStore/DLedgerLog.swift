@@ -161,6 +161,35 @@ public struct DLedgerLog: Sendable {
         try index.truncateDirty((ledgerEndIndex + 1) * Int64(DLedgerIndexUnit.size))
     }
 
+    /// Retention: deletes leading data files wholly below `limit` (committed and dispatched)
+    /// for which `shouldDelete` holds, at most `maxCount`, never the last one; then the index
+    /// files that only described deleted entries. The first entry of the first remaining file
+    /// becomes the log's first entry. Returns how many data files went.
+    public mutating func deleteLeadingFiles(
+        maxCount: Int, below limit: Int64, where shouldDelete: (MappedFile) -> Bool
+    ) throws -> Int {
+        let fileSize = Int64(data.fileSize)
+        let deleted = data.deleteLeading(maxCount: maxCount) { file in
+            file.fileFromOffset + fileSize <= limit && shouldDelete(file)
+        }
+        guard deleted > 0, let first = data.files.first else { return deleted }
+        // Entries never straddle files: the first remaining file starts with one.
+        var head = try first.read(at: 0, count: DLedgerEntry.headerSize)
+        guard let magic = head.readInteger(as: Int32.self),
+            magic == DLedgerEntry.magicNormal || magic == DLedgerEntry.magicNoop,
+            let begin = head.getInteger(at: head.readerIndex + 4, as: Int64.self), begin > ledgerBeginIndex,
+            begin <= ledgerEndIndex + 1
+        else {
+            throw DLedgerLogError.indexMismatch(
+                index: ledgerBeginIndex, reason: "\(first.path) does not start with an entry after retention")
+        }
+        ledgerBeginIndex = begin
+        let unitSize = Int64(DLedgerIndexUnit.size)
+        let indexFileSize = Int64(index.fileSize)
+        _ = index.deleteLeading(maxCount: .max) { file in file.fileFromOffset + indexFileSize <= begin * unitSize }
+        return deleted
+    }
+
     // MARK: truncate and recover
 
     /// Drops every entry after `entryIndex` (a follower's divergent tail).

@@ -231,6 +231,32 @@ public final class DLedgerServer: Sendable {
         }
     }
 
+    /// Retention (`fileReservedTime`, disk pressure): deletes leading data files last written
+    /// before `cutoffMillis` (any when nil) that lie wholly below `limit` — committed here and
+    /// dispatched by the broker — at most `maxFiles`. A follower that still needed them is told
+    /// to restart its log at this leader's first entry; DLedger logs cannot do that yet, so such
+    /// a follower logs why and stays out of the quorum until its data files are copied.
+    public func deleteExpiredFiles(writtenBefore cutoffMillis: Int64?, maxFiles: Int, below limit: Int64) -> Int {
+        driver.withLock { driver in
+            guard driver != nil else { return 0 }
+            do {
+                let bound = min(limit, driver!.committedEnd)  // never what is not committed here
+                let deleted = try driver!.storage.log.deleteLeadingFiles(maxCount: maxFiles, below: bound) { file in
+                    cutoffMillis.map { file.lastModifiedMillis < $0 } ?? true
+                }
+                if deleted > 0 {
+                    logger.info(
+                        "DLedger retention: \(deleted) data files deleted; the log now starts at entry \(driver!.storage.log.ledgerBeginIndex)"
+                    )
+                }
+                return deleted
+            } catch {
+                logger.error("DLedger retention failed: \(error)")
+                return 0
+            }
+        }
+    }
+
     /// Syncs the data and index files (outside the driver's lock).
     public func flush() throws {
         let files = driver.withLock { $0?.storage.log.unflushedFiles ?? [] }

@@ -32,6 +32,7 @@ public protocol CommitLogStorage: Sendable {
     /// Undoes appends back to `offset` (a put that failed part-way).
     mutating func truncate(to offset: Int64) throws
     /// Retention: deletes leading segments last written before `cutoffMillis` (all but the
-    /// current one when nil), at most `maxFiles`; returns how many went.
-    mutating func deleteExpiredSegments(writtenBefore cutoffMillis: Int64?, maxFiles: Int) -> Int
+    /// current one when nil), at most `maxFiles`, and only segments wholly below `limit` (what
+    /// has been dispatched); returns how many went.
+    mutating func deleteExpiredSegments(writtenBefore cutoffMillis: Int64?, maxFiles: Int, below limit: Int64) -> Int
 }

@@ -124,6 +124,30 @@ func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async throws ->
         await group.shutdown()
     }
 
+    /// Retention on the members drops old files; the group goes on committing. A member that was
+    /// down and needs what the leader dropped stays out (logging why) and the others carry on.
+    @Test func retentionDropsOldFilesAndTheGroupCarriesOn() async throws {
+        let group = try await LocalGroup()
+        #expect(try await eventually { group.leader != nil })
+        var leader = try #require(group.leader)
+        let lagging = try #require(group.servers.firstIndex { $0 !== leader })
+        _ = try await Self.appendAll(leader, count: 20, tag: 4)
+        await group.stop(lagging)
+        let ends = try await Self.appendAll(leader, count: 2000, tag: 5)  // about 3 data files of 64 KiB
+        var deleted = 0
+        for server in group.servers.compactMap({ $0 }) {
+            deleted += server.deleteExpiredFiles(writtenBefore: nil, maxFiles: 10, below: ends.last!)
+        }
+        #expect(deleted >= 2)
+        leader = try #require(group.leader)
+        let more = try await Self.appendAll(leader, count: 50, tag: 6)
+        group.servers[lagging] = try await group.start(lagging)
+        let others = try await Self.appendAll(leader, count: 50, tag: 7)
+        #expect(others.last! > more.last!)
+        #expect(group.servers[lagging]!.committed.reached < others.last!, "it cannot have the dropped entries")
+        await group.shutdown()
+    }
+
     @Test func followersRefuseWritesWithTheLeadersId() async throws {
         let group = try await LocalGroup(syncFlush: true)
         #expect(try await eventually { group.leader != nil })

@@ -55,6 +55,29 @@ struct DLedgerLogTests {
         #expect(try reopened.entry(at: 100) == nil)
     }
 
+    /// Retention drops whole leading files below the limit; the first entry of the first file
+    /// left becomes the log's first, also after a reopen, and the index keeps only what it needs.
+    @Test func retentionDropsLeadingFilesBelowTheLimit() throws {
+        let root = try temporaryDirectory()
+        var (log, entries) = try Self.filled(root, count: 100)
+        let limit = entries[60].pos
+        let deleted = try log.deleteLeadingFiles(maxCount: 100, below: limit) { _ in true }
+        #expect(deleted > 0)
+        let firstKept = try #require(entries.first { $0.pos >= Int64(deleted * Self.dataFileSize) })
+        #expect(log.ledgerBeginIndex == firstKept.index)
+        #expect(entries.filter { $0.index < firstKept.index }.allSatisfy { $0.pos + Int64($0.size) <= limit })
+        #expect(try log.entry(at: firstKept.index - 1) == nil)
+        for entry in entries where entry.index >= firstKept.index { #expect(try log.entry(at: entry.index) == entry) }
+        var reopened = Self.open(root)
+        #expect(try reopened.recover() == nil)
+        #expect(reopened.ledgerBeginIndex == firstKept.index && reopened.ledgerEndIndex == 99)
+        #expect(try reopened.entry(at: 99) == entries[99])
+        // Nothing at or above the limit goes, and the last file never does.
+        #expect(try reopened.deleteLeadingFiles(maxCount: 100, below: 0) { _ in true } == 0)
+        _ = try reopened.deleteLeadingFiles(maxCount: 100, below: .max) { _ in true }
+        #expect(try reopened.entry(at: 99) == entries[99])
+    }
+
     @Test func aFollowerStoresTheLeadersEntriesAtTheSamePositions() throws {
         let (_, entries) = try Self.filled(try temporaryDirectory(), count: 60)
         var follower = Self.open(try temporaryDirectory())

@@ -113,8 +113,13 @@ public struct CommitLog: CommitLogStorage {
         try files.truncateDirty(offset)
     }
 
-    public mutating func deleteExpiredSegments(writtenBefore cutoffMillis: Int64?, maxFiles: Int) -> Int {
-        files.deleteLeading(maxCount: maxFiles) { file in cutoffMillis.map { file.lastModifiedMillis < $0 } ?? true }
+    public mutating func deleteExpiredSegments(writtenBefore cutoffMillis: Int64?, maxFiles: Int, below limit: Int64)
+        -> Int
+    {
+        let segmentSize = Int64(files.fileSize)
+        return files.deleteLeading(maxCount: maxFiles) { file in
+            file.fileFromOffset + segmentSize <= limit && (cutoffMillis.map { file.lastModifiedMillis < $0 } ?? true)
+        }
     }
 
     /// Opens the segments and keeps the longest prefix of valid records (size, magic, lengths,

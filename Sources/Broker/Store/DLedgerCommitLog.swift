@@ -85,6 +85,11 @@ public struct DLedgerCommitLog: CommitLogStorage {
     /// (and the log's tail belongs to Raft, which truncates only uncommitted follower entries).
     public mutating func truncate(to offset: Int64) throws {}
 
-    /// Retention of DLedger files is not implemented yet: nothing is deleted.
-    public mutating func deleteExpiredSegments(writtenBefore cutoffMillis: Int64?, maxFiles: Int) -> Int { 0 }
+    /// Retention: whole data files below the commit point and the reput's progress go (never the
+    /// last one), with the index files they alone referred to.
+    public mutating func deleteExpiredSegments(writtenBefore cutoffMillis: Int64?, maxFiles: Int, below limit: Int64)
+        -> Int
+    {
+        server.deleteExpiredFiles(writtenBefore: cutoffMillis, maxFiles: maxFiles, below: limit)
+    }
 }

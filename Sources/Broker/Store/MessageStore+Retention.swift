@@ -1,4 +1,5 @@
 import Common
+import DLedgerStore
 import DequeModule
 import Logging
 import NIOCore
@@ -19,8 +20,10 @@ extension MessageStore {
     public func cleanExpiredFiles(writtenBefore cutoffMillis: Int64?, maxFiles: Int = 10) -> CleanResult {
         state.withLock { state in
             var result = CleanResult()
+            // A replicated log's records are dispatched by the reput: nothing it has not reached goes.
+            let dispatched = replicatedLog == nil ? state.commitLog.maxOffset : state.reputOffset
             result.commitLogFiles = state.commitLog.deleteExpiredSegments(
-                writtenBefore: cutoffMillis, maxFiles: maxFiles)
+                writtenBefore: cutoffMillis, maxFiles: maxFiles, below: dispatched)
             let minimum = state.commitLog.minOffset
             for key in Array(state.consumeQueues.keys) {
                 do {
