@@ -1,4 +1,5 @@
 import os
+import subprocess
 import tempfile
 
 import pytest
@@ -15,6 +16,16 @@ def cluster():
     yield c
     c.stop()
     c.cleanup()
+
+
+@pytest.fixture
+def small_disk():
+    """A real, size-limited filesystem (24 MiB tmpfs) for disk-full tests."""
+    mount_point = tempfile.mkdtemp(prefix="rmq-tmpfs-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mount_point], check=True)
+    yield mount_point
+    subprocess.run(["umount", "-l", mount_point], check=False)
+    os.rmdir(mount_point)
 
 
 _counter = [0]

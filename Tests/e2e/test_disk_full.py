@@ -1,8 +1,6 @@
 """A real full filesystem (a size-limited tmpfs): sends get a clear error, reads go on, nothing
 acknowledged is damaged, and writes resume once space is freed."""
 import os
-import subprocess
-import tempfile
 import time
 
 import pytest
@@ -10,17 +8,7 @@ import pytest
 from clients import SendStatus, message, producer
 from harness import Cluster, read_all, wait_until
 
-
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def small_disk():
-    mount_point = tempfile.mkdtemp(prefix="rmq-tmpfs-")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mount_point], check=True)
-    yield mount_point
-    subprocess.run(["umount", "-l", mount_point], check=False)
-    os.rmdir(mount_point)
 
 
 @pytest.mark.parametrize("warning_ratio", ["0.90", "1.0"], ids=["usage-ratio", "enospc"])

@@ -2,24 +2,11 @@
 the cause once, never acknowledges what it does not have, and catches up once it can."""
 import os
 import signal
-import subprocess
-import tempfile
-
-import pytest
 
 from clients import SendStatus, message, producer
 from harness import DLedgerGroup, read_all, wait_until
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def small_disk():
-    mount_point = tempfile.mkdtemp(prefix="rmq-tmpfs-")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mount_point], check=True)
-    yield mount_point
-    subprocess.run(["umount", "-l", mount_point], check=False)
-    os.rmdir(mount_point)
 
 
 def committed_indices(group):
