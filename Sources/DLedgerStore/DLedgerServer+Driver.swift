@@ -152,7 +152,12 @@ extension DLedgerServer {
     func encode(_ envelope: Envelope, _ driver: Driver) -> RemotingCommand {
         var prevEnd: Int64 = -1
         if case .append(let prevIndex, _, let entries, _) = envelope.message, !entries.isEmpty {
-            prevEnd = (try? Self.end(ofEntry: Int64(prevIndex) - 1, in: driver.storage.log)) ?? -1
+            do {
+                prevEnd = try Self.end(ofEntry: Int64(prevIndex) - 1, in: driver.storage.log)
+            } catch {
+                // The follower then skips its position check for this append; the read error is news.
+                logger.error("DLedger: reading entry \(Int64(prevIndex) - 1) for an append failed: \(error)")
+            }
         }
         let peerId = config.peers.peers.first { $0.number == envelope.to.value }?.id ?? "n\(envelope.to.value)"
         return DLedgerWire.encode(

@@ -82,8 +82,13 @@ struct ClusterList: AsyncParsableCommand {
                 for broker in info.brokers where names.contains(broker.brokerName) {
                     for (id, address) in broker.brokerAddrs.sorted(by: { $0.key < $1.key }) {
                         // Each broker says what it is; one that does not answer is shown as such.
-                        let runtime = try? await admin.brokerRuntimeInfo(address)
-                        let role = runtime?["brokerRole"] ?? "(no answer)"
+                        let runtime: [String: String]?
+                        do {
+                            runtime = try await admin.brokerRuntimeInfo(address)
+                        } catch {
+                            runtime = nil  // a dead node stays listed until the NameServer expires it
+                        }
+                        let role = runtime.map { $0["brokerRole"] ?? "?" } ?? "(unreachable)"
                         let dledger =
                             runtime?["dLegerRole"].map { "\($0) term \(runtime?["dLegerTerm"] ?? "?")" } ?? "-"
                         print(
