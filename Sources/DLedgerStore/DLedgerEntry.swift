@@ -23,6 +23,9 @@ public struct DLedgerEntry: Sendable, Equatable {
     public static let magicNoop: Int32 = 2
     /// End-of-file filler: magic −1, then the bytes left in the file.
     public static let magicBlank: Int32 = -1
+    /// [our format] The start of a log that restarted at a leader's first entry in the middle of a
+    /// file: magic −2, then the bytes before that entry. Only ever at offset 0 of the first file.
+    public static let magicGap: Int32 = -2
     /// The smallest filler: every append reserves this much behind it in its file.
     public static let minimumBlankSize = 8
 

@@ -190,6 +190,35 @@ public struct DLedgerLog: Sendable {
         return deleted
     }
 
+    /// Drops every entry and file: the log restarts with `boundary` (a leader's first entry, at
+    /// its position) as its only entry, so its data files line up with the leader's from there.
+    public mutating func restart(with boundary: DLedgerEntry) throws {
+        guard boundary.size <= maxEntrySize, boundary.pos >= 0, boundary.index >= 0 else {
+            throw DLedgerLogError.entryTooLarge(size: boundary.size, limit: maxEntrySize)
+        }
+        data.deleteAll()
+        index.deleteAll()
+        let fileStart = boundary.pos - boundary.pos % Int64(data.fileSize)
+        let file = try data.lastFileForAppend(startingAt: boundary.pos)
+        if boundary.pos > fileStart {
+            var gap = ByteBuffer()
+            gap.writeInteger(DLedgerEntry.magicGap)
+            gap.writeInteger(Int32(boundary.pos - fileStart))
+            gap.writeRepeatingByte(0, count: Int(boundary.pos - fileStart) - 8)
+            try file.append(gap)
+        }
+        try file.append(boundary.bytes)
+        let unitOffset = boundary.index * Int64(DLedgerIndexUnit.size)
+        let indexFile = try index.lastFileForAppend(startingAt: unitOffset)
+        indexFile.setWrotePosition(Int(unitOffset - indexFile.fileFromOffset))
+        try writeIndexUnit(DLedgerIndexUnit(of: boundary))
+        ledgerBeginIndex = boundary.index
+        ledgerEndIndex = boundary.index
+        ledgerEndTerm = boundary.term
+        dataEnd = boundary.pos + Int64(boundary.size)
+        try flush()
+    }
+
     // MARK: truncate and recover
 
     /// Drops every entry after `entryIndex` (a follower's divergent tail).
@@ -234,6 +263,16 @@ public struct DLedgerLog: Sendable {
             while at + DLedgerEntry.headerSize <= file.fileSize {
                 let head = try file.read(at: at, count: 8)
                 let magic = head.getInteger(at: 0, as: Int32.self)!
+                if magic == DLedgerEntry.magicGap, fileNumber == 0, at == 0 {
+                    // A log restarted mid-file at a leader's first entry: skip to it.
+                    let skip = Int(head.getInteger(at: 4, as: Int32.self)!)
+                    guard skip >= 8, skip + DLedgerEntry.headerSize <= file.fileSize else {
+                        stopReason = "restart gap of \(skip) bytes at \(file.path)"
+                        break scan
+                    }
+                    at = skip
+                    continue
+                }
                 if magic == DLedgerEntry.magicBlank {
                     let left = Int(head.getInteger(at: 4, as: Int32.self)!)
                     guard left == file.fileSize - at else {
@@ -307,6 +346,10 @@ public struct DLedgerLog: Sendable {
             let head = try file.read(at: at, count: 8)
             if head.getInteger(at: 0, as: Int32.self) == DLedgerEntry.magicBlank {
                 pos = file.fileFromOffset + Int64(file.fileSize)
+                continue
+            }
+            if head.getInteger(at: 0, as: Int32.self) == DLedgerEntry.magicGap, at == 0 {
+                pos += Int64(max(8, head.getInteger(at: 4, as: Int32.self)!))
                 continue
             }
             var bytes = try file.read(at: at, count: Int(head.getInteger(at: 4, as: Int32.self)!))

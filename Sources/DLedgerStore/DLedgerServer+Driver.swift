@@ -27,6 +27,16 @@ extension DLedgerServer {
                 logger.error("DLedger: refusing entries from n\(frame.envelope.from.value): \(problem)")
                 return
             }
+            if let frame, case .restartLog = frame.envelope.message, !frame.boundary.isEmpty {
+                var bytes = ByteBuffer(bytes: frame.boundary)
+                do {
+                    driver!.restartBoundary = try DLedgerEntry.parse(
+                        from: &bytes, maxSize: driver!.storage.log.maxEntrySize)
+                } catch {
+                    logger.error("DLedger: the boundary entry from n\(frame.envelope.from.value) is unusable: \(error)")
+                    return
+                }
+            }
             carryOut(driver!.core.step(input), driver: &driver!, outbox: &outbox, effects: &effects)
             if let follow, let next = follow(&driver!) {
                 carryOut(driver!.core.step(next), driver: &driver!, outbox: &outbox, effects: &effects)
@@ -65,9 +75,21 @@ extension DLedgerServer {
             do {
                 if let hardState = ready.hardState { try persist(hardState, &driver) }
                 if let restart = ready.restartLog {
-                    throw DLedgerServerError.unsupported(
-                        "restarting the log after \(Int64(restart.index) - 1): the leader dropped entries this replica lacks; copy the leader's data files"
+                    guard let boundary = driver.restartBoundary, boundary.index == Int64(restart.index) - 1,
+                        boundary.term == Int64(restart.term.value)
+                    else {
+                        throw DLedgerServerError.unsupported(
+                            "restarting the log after entry \(Int64(restart.index) - 1) without the leader's copy of it"
+                        )
+                    }
+                    try driver.storage.log.restart(with: boundary)
+                    driver.restartBoundary = nil
+                    logger.warning(
+                        "DLedger: the leader no longer has the entries this log lacks; the log restarts at its first entry \(boundary.index) (byte \(boundary.pos))"
                     )
+                    driver.committedEnd = boundary.pos + Int64(boundary.size)
+                    effects.committedEnd = driver.committedEnd
+                    if ready.entriesToAppend.isEmpty { durable = (restart.index, restart.term) }
                 }
                 if let last = ready.entriesToAppend.last {
                     try driver.storage.write(ready.entriesToAppend)
@@ -159,9 +181,19 @@ extension DLedgerServer {
                 logger.error("DLedger: reading entry \(Int64(prevIndex) - 1) for an append failed: \(error)")
             }
         }
+        var boundary: [UInt8] = []
+        if case .restartLog(let after, _, _) = envelope.message {
+            do {
+                if let entry = try driver.storage.log.entry(at: Int64(after) - 1) {
+                    boundary = Array(entry.bytes.readableBytesView)
+                }
+            } catch {
+                logger.error("DLedger: reading the boundary entry \(Int64(after) - 1) failed: \(error)")
+            }
+        }
         let peerId = config.peers.peers.first { $0.number == envelope.to.value }?.id ?? "n\(envelope.to.value)"
         return DLedgerWire.encode(
-            DLedgerWire.Frame(envelope: envelope, prevEnd: prevEnd), identity: identity, to: peerId)
+            DLedgerWire.Frame(envelope: envelope, prevEnd: prevEnd, boundary: boundary), identity: identity, to: peerId)
     }
 
     /// The byte end of DLedger entry `entryIndex` (the log's start for -1).

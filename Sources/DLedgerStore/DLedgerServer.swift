@@ -42,6 +42,8 @@ public final class DLedgerServer: Sendable {
         var ticks = 0
         /// The current storage failure (logged once per episode).
         var failing: String?
+        /// The leader's first entry from its last `restartLog` (the log restarts with it).
+        var restartBoundary: DLedgerEntry?
     }
 
     /// Refuses a member whose own id is not in the peer list.
@@ -234,8 +236,7 @@ public final class DLedgerServer: Sendable {
     /// Retention (`fileReservedTime`, disk pressure): deletes leading data files last written
     /// before `cutoffMillis` (any when nil) that lie wholly below `limit` — committed here and
     /// dispatched by the broker — at most `maxFiles`. A follower that still needed them is told
-    /// to restart its log at this leader's first entry; DLedger logs cannot do that yet, so such
-    /// a follower logs why and stays out of the quorum until its data files are copied.
+    /// to restart its log at this leader's first entry (`restartLog`, carrying that entry).
     public func deleteExpiredFiles(writtenBefore cutoffMillis: Int64?, maxFiles: Int, below limit: Int64) -> Int {
         driver.withLock { driver in
             guard driver != nil else { return 0 }

@@ -48,15 +48,18 @@ public enum DLedgerWire {
         }
     }
 
-    /// One message with what the leader adds for the follower's position check: where the
-    /// leader's data ends after `prevLogIndex` (-1 when not known).
+    /// One message with what the leader adds for the follower: where the leader's data ends
+    /// after `prevLogIndex` (-1 when not known; the position check of appends), and with
+    /// `restartLog` the leader's boundary entry as stored (the follower's log restarts with it).
     public struct Frame: Sendable, Equatable {
         public var envelope: Envelope
         public var prevEnd: Int64
+        public var boundary: [UInt8]
 
-        public init(envelope: Envelope, prevEnd: Int64 = -1) {
+        public init(envelope: Envelope, prevEnd: Int64 = -1, boundary: [UInt8] = []) {
             self.envelope = envelope
             self.prevEnd = prevEnd
+            self.boundary = boundary
         }
     }
 
@@ -105,6 +108,8 @@ public enum DLedgerWire {
             index(after)
             index(term.value)
             index(commit)
+            body.writeInteger(UInt32(frame.boundary.count))
+            body.writeBytes(frame.boundary)
         case .heartbeat(let commit):
             body.writeInteger(Kind.heartbeat.rawValue)
             index(commit)
@@ -158,6 +163,7 @@ public enum DLedgerWire {
         }
         let message: RaftMessage
         var prevEnd: Int64 = -1
+        var boundary: [UInt8] = []
         switch kind {
         case .preVote:
             message = .preVote(lastLogIndex: try index("last index"), lastLogTerm: Term(try index("last term")))
@@ -198,6 +204,10 @@ public enum DLedgerWire {
         case .restartLog:
             message = .restartLog(
                 after: try index("after"), term: Term(try index("term")), leaderCommit: try index("commit"))
+            guard let length = body.readInteger(as: UInt32.self), Int(length) <= body.readableBytes,
+                let bytes = body.readBytes(length: Int(length))
+            else { throw .malformed("boundary entry length") }
+            boundary = bytes
         case .heartbeat: message = .heartbeat(leaderCommit: try index("commit"))
         case .heartbeatResponse: message = .heartbeatResponse
         case .timeoutNow: message = .timeoutNow
@@ -208,7 +218,7 @@ public enum DLedgerWire {
         return Frame(
             envelope: Envelope(
                 from: NodeID(sender.number), to: NodeID(selfNumber), term: Term(termValue), message: message),
-            prevEnd: prevEnd)
+            prevEnd: prevEnd, boundary: boundary)
     }
 }
 

@@ -82,6 +82,12 @@ public struct MappedFileQueue: Sendable {
         return deleted
     }
 
+    /// Deletes every file (a log that restarts from elsewhere).
+    public mutating func deleteAll() {
+        for file in files { file.delete() }
+        files = []
+    }
+
     public func flush() throws {
         for file in files where file.flushedPosition < file.wrotePosition { try file.flush() }
     }

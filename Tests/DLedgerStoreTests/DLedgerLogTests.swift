@@ -78,6 +78,28 @@ struct DLedgerLogTests {
         #expect(try reopened.entry(at: 99) == entries[99])
     }
 
+    /// A follower restarts its log at a leader's entry in the middle of a file, takes the
+    /// leader's next entries at the same positions, and recovers to the same log.
+    @Test func aLogRestartsAtALeadersEntryMidFile() throws {
+        let (_, entries) = try Self.filled(try temporaryDirectory(), count: 80)
+        let boundary = try #require(entries.first { $0.index > 30 && $0.pos % Int64(Self.dataFileSize) != 0 })
+        let root = try temporaryDirectory()
+        var follower = Self.open(root)
+        try follower.recover()
+        for entry in entries.prefix(5) { try follower.append(entry) }
+        try follower.restart(with: boundary)
+        #expect(follower.ledgerBeginIndex == boundary.index && follower.ledgerEndIndex == boundary.index)
+        for entry in entries where entry.index > boundary.index { try follower.append(entry) }
+        try follower.flush()
+        var reopened = Self.open(root)
+        #expect(try reopened.recover() == nil)
+        #expect(reopened.ledgerBeginIndex == boundary.index && reopened.ledgerEndIndex == 79)
+        for entry in entries where entry.index >= boundary.index {
+            #expect(try reopened.entry(at: entry.index) == entry)
+        }
+        #expect(try reopened.entry(at: boundary.index - 1) == nil)
+    }
+
     @Test func aFollowerStoresTheLeadersEntriesAtTheSamePositions() throws {
         let (_, entries) = try Self.filled(try temporaryDirectory(), count: 60)
         var follower = Self.open(try temporaryDirectory())

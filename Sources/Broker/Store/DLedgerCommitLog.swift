@@ -62,6 +62,7 @@ public struct DLedgerCommitLog: CommitLogStorage {
             switch first {
             case DLedgerEntry.magicNormal: offset += Int64(DLedgerEntry.headerSize)
             case DLedgerEntry.magicNoop where second >= Int32(DLedgerEntry.headerSize): offset += Int64(second)
+            case DLedgerEntry.magicGap where second >= 8: offset += Int64(second)  // a restarted log's start
             case DLedgerEntry.magicBlank:
                 offset = (offset / Int64(bounds.fileSize) + 1) * Int64(bounds.fileSize)
             case 0 where second == 0: return nil

@@ -181,6 +181,14 @@ extension MessageStore {
             ?? ConsumeQueue(
                 rootDirectory: config.storePathConsumeQueue, topic: request.topic, queueId: request.queueId,
                 entriesPerFile: config.consumeQueueEntriesPerFile)
+        if request.queueOffset > queue.maxOffset {
+            // A DLedger log that restarted at its leader's first entry: the records between are
+            // gone everywhere (the leader's retention dropped them). Their offsets become holes,
+            // which reads report and consumers skip.
+            let holes = try queue.fillHoles(
+                upTo: request.queueOffset, damagedAt: request.commitLogOffset, limit: .max)
+            if holes > 0 { logger.warning("queue \(key): \(holes) offsets before \(request.queueOffset) are gone") }
+        }
         try queue.append(
             ConsumeQueueEntry(
                 commitLogOffset: request.commitLogOffset, messageSize: request.size, tagsCode: request.tagsCode),

@@ -42,6 +42,13 @@ extension MessageStore {
             }
             do {
                 let queues = try state.withLock { state -> Set<TopicQueueKey> in
+                    if state.reputOffset < state.commitLog.minOffset {
+                        // The log restarted at its leader's first entry: continue from there.
+                        logger.warning(
+                            "the DLedger log now starts at \(state.commitLog.minOffset); dispatch skips from \(state.reputOffset)"
+                        )
+                        state.reputOffset = state.commitLog.minOffset
+                    }
                     let (_, _, next, queues) = try redispatch(from: state.reputOffset, end: committed, state: &state)
                     state.reputOffset = max(state.reputOffset, next)
                     return queues
