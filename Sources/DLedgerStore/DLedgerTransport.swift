@@ -36,6 +36,10 @@ final class DLedgerTransport: Sendable {
         /// Frames waiting for a connection being made (bounded: older ones are dropped).
         var waiting: [UInt64: [RemotingCommand]] = [:]
         var dropped = 0
+        /// Connects in progress; shutdown waits for them (a connect cut off by the event loop
+        /// group's shutdown would leave its promise unfulfilled).
+        var connects: [UInt64: Task<Void, Never>] = [:]
+        var stopped = false
     }
     static let maxWaitingFrames = 64
     let links = Mutex(Links())
@@ -87,6 +91,11 @@ final class DLedgerTransport: Sendable {
 
     func shutdown() async {
         forwarder.target.withLock { $0 = nil }
+        let connects = links.withLock { links in
+            links.stopped = true
+            return Array(links.connects.values)
+        }
+        for connect in connects { await connect.value }
         await server.shutdown()
         await client.shutdown()
     }
@@ -148,7 +157,7 @@ final class DLedgerTransport: Sendable {
     private func connect(to target: DLedgerPeers.Peer) {
         let now = ContinuousClock.now
         let start = links.withLock { links -> Bool in
-            guard !links.connecting.contains(target.number),
+            guard !links.stopped, !links.connecting.contains(target.number),
                 links.lastAttempt[target.number].map({ now - $0 >= .milliseconds(Self.reconnectMillis) }) ?? true
             else { return false }
             links.connecting.insert(target.number)
@@ -156,7 +165,7 @@ final class DLedgerTransport: Sendable {
             return true
         }
         guard start else { return }
-        Task {
+        let task = Task {
             do {
                 let connection = try await client.connection(to: target.address)
                 let (wasDown, waiting) = links.withLock { links in
@@ -171,7 +180,14 @@ final class DLedgerTransport: Sendable {
                 }
                 if first { logger.warning("DLedger peer \(target.id) at \(target.address) unreachable: \(error)") }
             }
-            _ = links.withLock { $0.connecting.remove(target.number) }
+            links.withLock { links in
+                _ = links.connecting.remove(target.number)
+                links.connects[target.number] = nil
+            }
+        }
+        links.withLock { links in
+            // Unless it already finished (then `connecting` no longer holds the peer).
+            if links.connecting.contains(target.number) { links.connects[target.number] = task }
         }
     }
 }
