@@ -221,13 +221,13 @@ extension DLedgerServer {
         if effects.flushWanted { flushRequests.yield() }
         if let end = effects.committedEnd { committed.advance(to: end) }
         guard let state = effects.state else { return }
-        let changed = member.withLock { current -> Bool in
-            guard current != state else { return false }
-            current = state
-            return true
+        let previous = member.withLock { current -> DLedgerMemberState? in
+            guard current != state else { return nil }
+            defer { current = state }
+            return current
         }
-        guard changed else { return }
-        if state.role != .leader {
+        guard let previous else { return }
+        if previous.role == .leader, state.role != .leader {
             // Waiters for entries this member can no longer commit: the outcome is unknown.
             committed.fail("this broker is no longer the DLedger leader (\(state))")
         }

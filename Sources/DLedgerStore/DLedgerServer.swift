@@ -211,6 +211,9 @@ public final class DLedgerServer: Sendable {
         return try file.read(at: Int(offset - file.fileFromOffset), count: count)
     }
 
+    /// The first byte after the last written entry (what `bounds` says, without the rest).
+    public var writtenEnd: Int64 { driver.withLock { $0?.storage.log.dataEnd ?? 0 } }
+
     public struct LogBounds: Sendable, Equatable {
         public var minOffset: Int64
         public var writtenEnd: Int64

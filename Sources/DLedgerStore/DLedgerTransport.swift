@@ -28,16 +28,15 @@ final class DLedgerTransport: Sendable {
     struct Links {
         /// Incoming connections by connection id, once a valid frame named the peer.
         var inbound: [UInt64: NodeID] = [:]
-        /// Peers being connected to, and when the last attempt started (milliseconds).
-        var connecting: Set<UInt64> = []
+        /// When the last connect to each peer started.
         var lastAttempt: [UInt64: ContinuousClock.Instant] = [:]
         /// Peers whose connection failed and was logged (one line per outage).
         var down: Set<UInt64> = []
         /// Frames waiting for a connection being made (bounded: older ones are dropped).
         var waiting: [UInt64: [RemotingCommand]] = [:]
         var dropped = 0
-        /// Connects in progress; shutdown waits for them (a connect cut off by the event loop
-        /// group's shutdown would leave its promise unfulfilled).
+        /// Connects in progress, by peer; shutdown waits for them (a connect cut off by the event
+        /// loop group's shutdown would leave its promise unfulfilled).
         var connects: [UInt64: Task<Void, Never>] = [:]
         var stopped = false
     }
@@ -156,38 +155,31 @@ final class DLedgerTransport: Sendable {
 
     private func connect(to target: DLedgerPeers.Peer) {
         let now = ContinuousClock.now
-        let start = links.withLock { links -> Bool in
-            guard !links.stopped, !links.connecting.contains(target.number),
-                links.lastAttempt[target.number].map({ now - $0 >= .milliseconds(Self.reconnectMillis) }) ?? true
-            else { return false }
-            links.connecting.insert(target.number)
-            links.lastAttempt[target.number] = now
-            return true
-        }
-        guard start else { return }
-        let task = Task {
-            do {
-                let connection = try await client.connection(to: target.address)
-                let (wasDown, waiting) = links.withLock { links in
-                    (links.down.remove(target.number) != nil, links.waiting.removeValue(forKey: target.number) ?? [])
-                }
-                for command in waiting { connection.sendOneway(command) }
-                if wasDown { logger.info("DLedger peer \(target.id) at \(target.address) reachable again") }
-            } catch {
-                let first = links.withLock { links in
-                    links.waiting[target.number] = nil
-                    return links.down.insert(target.number).inserted
-                }
-                if first { logger.warning("DLedger peer \(target.id) at \(target.address) unreachable: \(error)") }
-            }
-            links.withLock { links in
-                _ = links.connecting.remove(target.number)
-                links.connects[target.number] = nil
-            }
-        }
         links.withLock { links in
-            // Unless it already finished (then `connecting` no longer holds the peer).
-            if links.connecting.contains(target.number) { links.connects[target.number] = task }
+            guard !links.stopped, links.connects[target.number] == nil,
+                links.lastAttempt[target.number].map({ now - $0 >= .milliseconds(Self.reconnectMillis) }) ?? true
+            else { return }
+            links.lastAttempt[target.number] = now
+            // Made under the lock, so the task's own removal below always comes after this insert.
+            links.connects[target.number] = Task { await self.establish(target) }
         }
+    }
+
+    private func establish(_ target: DLedgerPeers.Peer) async {
+        do {
+            let connection = try await client.connection(to: target.address)
+            let (wasDown, waiting) = links.withLock { links in
+                (links.down.remove(target.number) != nil, links.waiting.removeValue(forKey: target.number) ?? [])
+            }
+            for command in waiting { connection.sendOneway(command) }
+            if wasDown { logger.info("DLedger peer \(target.id) at \(target.address) reachable again") }
+        } catch {
+            let first = links.withLock { links in
+                links.waiting[target.number] = nil
+                return links.down.insert(target.number).inserted
+            }
+            if first { logger.warning("DLedger peer \(target.id) at \(target.address) unreachable: \(error)") }
+        }
+        _ = links.withLock { $0.connects.removeValue(forKey: target.number) }
     }
 }

@@ -102,7 +102,7 @@ func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async throws ->
         let ends = try await Self.appendAll(first, count: 50, tag: 1)
         // Every member commits the same bytes.
         for server in group.servers.compactMap({ $0 }) {
-            #expect(try await eventually { server.committed.reached >= ends.last! })
+            #expect(await server.committed.wait(for: ends.last!, timeout: .seconds(10)) == .reached)
         }
         // The leader goes away; the others elect a new one that holds everything.
         let old = group.servers.firstIndex { $0 === first }!
@@ -117,7 +117,7 @@ func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async throws ->
         // The old leader restarts, catches up, and its data files equal the leader's.
         group.servers[old] = try await group.start(old)
         let restarted = try #require(group.servers[old])
-        #expect(try await eventually { restarted.committed.reached >= more.last! })
+        #expect(await restarted.committed.wait(for: more.last!, timeout: .seconds(10)) == .reached)
         let leaderBytes = try second.read(offset: 0, count: Int(more.last!))
         let replicaBytes = try restarted.read(offset: 0, count: Int(more.last!))
         #expect(leaderBytes == replicaBytes)
@@ -147,7 +147,7 @@ func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async throws ->
         // It restarts its log at the leader's first entry and catches up; the bytes it has from
         // there equal the leader's.
         let restarted = try #require(group.servers[lagging])
-        #expect(try await eventually { restarted.committed.reached >= others.last! })
+        #expect(await restarted.committed.wait(for: others.last!, timeout: .seconds(10)) == .reached)
         let start = restarted.bounds.minOffset
         #expect(start == leader.bounds.minOffset)
         let count = Int(others.last! - start)

@@ -127,7 +127,7 @@ def test_sigstop_of_the_leader_leaves_exactly_one_master(group, unique):
         group.brokers[stopped].proc.send_signal(signal.SIGSTOP)
         try:
             group.wait_master(other_than=old, timeout=10)
-            time.sleep(3)  # the stopped leader stays frozen for several seconds
+            sender.wait_acks(100)  # the old leader stays frozen while the new one serves
         finally:
             group.brokers[stopped].proc.send_signal(signal.SIGCONT)
         sender.wait_acks(50)

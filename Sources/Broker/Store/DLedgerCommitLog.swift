@@ -37,7 +37,7 @@ public struct DLedgerCommitLog: CommitLogStorage {
         try server.read(offset: offset, count: size)
     }
 
-    public var maxOffset: Int64 { server.bounds.writtenEnd }
+    public var maxOffset: Int64 { server.writtenEnd }
     public var dispatchableOffset: Int64 { server.committed.reached }
     public var minOffset: Int64 { server.bounds.minOffset }
     /// The scrubber does not walk DLedger files yet: entries are CRC-checked on every replica read.
@@ -47,14 +47,15 @@ public struct DLedgerCommitLog: CommitLogStorage {
     /// Steps over entry headers (48 bytes), new leaders' no-op entries and end-of-file fillers
     /// to the next message record, as RocketMQ's `checkMessageAndReturnSize` does in DLedger mode.
     public func nextRecord(at offset: Int64) throws -> (offset: Int64, record: ByteBuffer)? {
-        let bounds = server.bounds
+        let writtenEnd = server.writtenEnd
+        let fileSize = Int64(server.config.dataFileSize)
         var offset = offset
-        while offset + 8 <= bounds.writtenEnd {
+        while offset + 8 <= writtenEnd {
             let head = try server.read(offset: offset, count: 8)
             let first = head.getInteger(at: head.readerIndex, as: Int32.self)!
             let second = head.getInteger(at: head.readerIndex + 4, as: Int32.self)!
             if second == MessageExt.magicCode {
-                guard first >= Int32(StoredMessageCodec.fixedLength), offset + Int64(first) <= bounds.writtenEnd else {
+                guard first >= Int32(StoredMessageCodec.fixedLength), offset + Int64(first) <= writtenEnd else {
                     throw StoreError.corruptRecord(path: location(of: offset), offset: offset, reason: "size \(first)")
                 }
                 return (offset, try server.read(offset: offset, count: Int(first)))
@@ -64,7 +65,7 @@ public struct DLedgerCommitLog: CommitLogStorage {
             case DLedgerEntry.magicNoop where second >= Int32(DLedgerEntry.headerSize): offset += Int64(second)
             case DLedgerEntry.magicGap where second >= 8: offset += Int64(second)  // a restarted log's start
             case DLedgerEntry.magicBlank:
-                offset = (offset / Int64(bounds.fileSize) + 1) * Int64(bounds.fileSize)
+                offset = (offset / fileSize + 1) * fileSize
             case 0 where second == 0: return nil
             default:
                 throw StoreError.corruptRecord(
@@ -75,7 +76,7 @@ public struct DLedgerCommitLog: CommitLogStorage {
     }
 
     public func location(of offset: Int64) -> String {
-        let size = Int64(server.bounds.fileSize)
+        let size = Int64(server.config.dataFileSize)
         let start = offset - offset % size
         return "\(server.config.dataDirectory)/\(MappedFile.fileName(for: start)) (position \(offset - start))"
     }
