@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "store-bench", targets: ["store-bench"]),
         .executable(name: "mqadmin", targets: ["mqadmin"]),
         .executable(name: "mqbench", targets: ["mqbench"]),
+        .executable(name: "chaos", targets: ["chaos"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -167,6 +168,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The chaos harness (chaos/): the history checker and report are pure code; the runner
+        // starts a real cluster, drives a workload with our client and injects faults.
+        .target(name: "ChaosCheck", path: "chaos/Sources/ChaosCheck", swiftSettings: strict),
+        .executableTarget(
+            name: "chaos",
+            dependencies: [
+                "ChaosCheck", "Client", "Common", "Remoting", "DLedgerStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "chaos/Sources/chaos",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ChaosCheckTests", dependencies: ["ChaosCheck"], path: "chaos/Tests/ChaosCheckTests",
+            swiftSettings: strict),
         .testTarget(
             name: "ClientTests",
             dependencies: [

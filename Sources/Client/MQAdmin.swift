@@ -127,8 +127,9 @@ public struct MQAdmin: Sendable {
         return (try StoredMessageCodec.decodeAll(response.body ?? ByteBuffer()), next)
     }
 
-    public func brokerRuntimeInfo(_ address: String) async throws -> [String: String] {
-        let response = try await api.invokeExpectingSuccess(address, .request(code: RequestCode.getBrokerRuntimeInfo))
+    public func brokerRuntimeInfo(_ address: String, timeoutMillis: Int64 = 3000) async throws -> [String: String] {
+        let response = try await api.invokeExpectingSuccess(
+            address, .request(code: RequestCode.getBrokerRuntimeInfo), timeoutMillis: timeoutMillis)
         return (try JSONValue.parse(response.bodyBytes)["table"]?.object ?? [:]).compactMapValues(\.text)
     }
 

@@ -226,14 +226,19 @@ public final class DLedgerServer: Sendable {
             guard let log = driver?.storage.log else {
                 return LogBounds(minOffset: 0, writtenEnd: 0, flushedEnd: 0, fileSize: config.dataFileSize)
             }
-            let flushed =
-                log.dataFile(containing: max(log.dataEnd - 1, log.dataMinOffset)).map {
-                    $0.fileFromOffset + Int64($0.flushedPosition)
-                } ?? log.dataEnd
             return LogBounds(
-                minOffset: log.dataMinOffset, writtenEnd: log.dataEnd, flushedEnd: min(flushed, log.dataEnd),
+                minOffset: log.dataMinOffset, writtenEnd: log.dataEnd, flushedEnd: Self.flushedEnd(of: log),
                 fileSize: log.dataFileSize)
         }
+    }
+
+    /// The end of the fsynced part of the data files.
+    static func flushedEnd(of log: DLedgerLog) -> Int64 {
+        let flushed =
+            log.dataFile(containing: max(log.dataEnd - 1, log.dataMinOffset)).map {
+                $0.fileFromOffset + Int64($0.flushedPosition)
+            } ?? log.dataEnd
+        return min(flushed, log.dataEnd)
     }
 
     /// Retention (`fileReservedTime`, disk pressure): deletes leading data files last written
@@ -296,6 +301,10 @@ public final class DLedgerServer: Sendable {
                 "dLegerLeader": driver.core.leader.map { "n\($0.value)" } ?? "",
                 "dLegerEndIndex": String(driver.storage.log.ledgerEndIndex),
                 "dLegerCommittedIndex": String(Int64(driver.core.commitIndex) - 1),
+                // Not in DLedger's status: how far the data files are written and fsynced (a
+                // machine crash loses what lies between), for the chaos runner.
+                "dLegerDataEnd": String(driver.storage.log.dataEnd),
+                "dLegerFlushedEnd": String(Self.flushedEnd(of: driver.storage.log)),
             ]
         }
     }

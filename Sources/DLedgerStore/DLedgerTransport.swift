@@ -60,9 +60,21 @@ final class DLedgerTransport: Sendable {
         limits.writeBufferLowWaterMark = 16 * 1024 * 1024
         server = RemotingServer(
             host: selfPeer.host, port: selfPeer.port, limits: limits, handler: forwarder, logger: logger, threads: 1)
+        // Peer connections leave from this member's own address (the one it listens on, so it is
+        // local): a peer then sees who connects, and per-address firewall rules (the chaos
+        // runner's partitions) cut exactly the links they name.
         client = RemotingClient(
             maxFrameLength: limits.maxFrameLength, logger: logger, connectTimeoutMillis: 1000, threads: 1,
-            writeBufferWaterMark: .init(low: 16 * 1024 * 1024, high: 32 * 1024 * 1024))
+            writeBufferWaterMark: .init(low: 16 * 1024 * 1024, high: 32 * 1024 * 1024),
+            sourceAddress: Self.sourceAddress(host: selfPeer.host))
+    }
+
+    /// A numeric, specific address to bind outgoing connections to; nil for a wildcard or a name.
+    static func sourceAddress(host: String) -> SocketAddress? {
+        guard host != "0.0.0.0", host != "::", let address = try? SocketAddress(ipAddress: host, port: 0) else {
+            return nil
+        }
+        return address
     }
 
     /// The server needs its handler at init; this one forwards to the transport once it exists.

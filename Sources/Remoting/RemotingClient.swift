@@ -15,6 +15,8 @@ public final class RemotingClient: Sendable {
     let connectTimeoutMillis: Int64
     /// When a connection stops taking writes (`isWritable`); NIO's default unless set.
     let writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark?
+    /// The local address outgoing connections bind to (nil: the kernel picks one).
+    let sourceAddress: SocketAddress?
     /// One connection per address: the connect under way, and the connection once it is open
     /// (for lookups that need no waiting).
     struct Entry {
@@ -31,9 +33,10 @@ public final class RemotingClient: Sendable {
         maxFrameLength: Int = RemotingCommand.defaultMaxFrameLength,
         requestHandler: (any RemotingRequestHandler)? = nil,
         logger: Logger, connectTimeoutMillis: Int64 = 3000, threads: Int = 1,
-        writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark? = nil
+        writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark? = nil, sourceAddress: SocketAddress? = nil
     ) {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.sourceAddress = sourceAddress
         self.writeBufferWaterMark = writeBufferWaterMark
         self.maxFrameLength = maxFrameLength
         self.requestHandler = requestHandler
@@ -104,7 +107,9 @@ public final class RemotingClient: Sendable {
         let logger = logger
         let waterMark = writeBufferWaterMark ?? .init(low: 32 * 1024, high: 64 * 1024)
         let handlerBox = NIOLockedValueBox<RemotingChannelHandler?>(nil)
-        return ClientBootstrap(group: group)
+        var bootstrap = ClientBootstrap(group: group)
+        if let sourceAddress { bootstrap = bootstrap.bind(to: sourceAddress) }
+        return bootstrap
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: waterMark)
             .connectTimeout(.milliseconds(connectTimeoutMillis))

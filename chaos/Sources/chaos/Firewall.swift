@@ -1,0 +1,53 @@
+/// nftables rules in the runner's private network namespace: packets between two broker
+/// addresses are dropped (a partition), or a share of them (loss). Every packet of a loopback
+/// connection passes the output hook once, so one chain there sees every link. Clients and
+/// NameServers (127.0.0.1) are never named, so they keep reaching every broker.
+struct Firewall {
+    static let table = "chaos"
+    let log: RunnerLog
+
+    /// A directed link: packets from `from` to `to`.
+    struct Link: Hashable, CustomStringConvertible {
+        var from: String
+        var to: String
+        var description: String { "\(from)->\(to)" }
+    }
+
+    func install() throws {
+        try nft(["add", "table", "inet", Self.table]).orThrow("creating the nft table")
+        try nft([
+            "add", "chain", "inet", Self.table, "output", "{ type filter hook output priority 0 ; policy accept ; }",
+        ]).orThrow("creating the nft output chain")
+    }
+
+    /// Drops every packet on `links`, or `percent` % of them at random.
+    func drop(_ links: [Link], percent: Int = 100) throws {
+        for link in links {
+            precondition(link.from.hasPrefix("127.") && link.to.hasPrefix("127."), "rules name loopback addresses only")
+            var rule = ["add", "rule", "inet", Self.table, "output", "ip", "saddr", link.from, "ip", "daddr", link.to]
+            if percent < 100 { rule += ["numgen", "random", "mod", "100", "<", String(percent)] }
+            try nft(rule + ["drop"]).orThrow("adding a drop rule for \(link)")
+        }
+    }
+
+    /// Both directions between every pair drawn from `a` × `b`.
+    static func between(_ a: [String], _ b: [String]) -> [Link] {
+        a.flatMap { x in b.flatMap { y in [Link(from: x, to: y), Link(from: y, to: x)] } }
+    }
+
+    func heal() throws {
+        try nft(["flush", "chain", "inet", Self.table, "output"]).orThrow("flushing the nft rules")
+    }
+
+    func remove() {
+        do {
+            try nft(["delete", "table", "inet", Self.table]).orThrow("deleting the nft table")
+        } catch {
+            log.line("cleanup: \(error)")
+        }
+    }
+
+    private func nft(_ arguments: [String]) throws -> Int32 {
+        try runTool(["nft"] + arguments, log: log.line)
+    }
+}
