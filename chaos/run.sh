@@ -19,9 +19,12 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # The tools the faults use (Debian's packages): nftables for partitions and loss, libfaketime
-# for clock skew, libfiu for fsync errors, librsvg2-bin for the PNG timeline.
+# for clock skew, libfiu for fsync errors, iptables + libnetfilter-queue for the packet
+# delayer (this kernel has no netem), librsvg2-bin for the PNG timeline.
 missing=()
 command -v nft >/dev/null || missing+=(nftables)
+command -v iptables >/dev/null || missing+=(iptables)
+[ -e /usr/include/libnetfilter_queue/libnetfilter_queue.h ] || missing+=(libnetfilter-queue-dev)
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1 ] || missing+=(libfaketime)
 command -v fiu-run >/dev/null || missing+=(fiu-utils libfiu0)
 command -v rsvg-convert >/dev/null || missing+=(librsvg2-bin)
@@ -29,6 +32,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "chaos: installing ${missing[*]}"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null
 fi
+
+# The delayer's binding (PyPI; builds against libnetfilter-queue-dev).
+python3 -c "import netfilterqueue" 2>/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check "netfilterqueue==1.1.0"
 
 configuration="${CHAOS_CONFIGURATION:-release}"
 swift build -c "$configuration" --product chaos 2>&1 | tail -n 1

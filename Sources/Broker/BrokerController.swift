@@ -272,14 +272,21 @@ public final class BrokerController: Service, RemotingRequestHandler {
     /// one-letter keys). Names that could become files or table keys are checked once, here.
     static let topicKeys = ["topic"]
     static let groupKeys = ["consumerGroup", "group", "producerGroup"]
+    /// Group fields a request may leave empty (`@CFNullable` in RocketMQ's headers): a client
+    /// that unregisters only as a producer sends an empty consumerGroup, and the reverse.
+    static let nullableGroupKeys: [Int32: Set<String>] = [
+        RequestCode.unregisterClient: ["consumerGroup", "producerGroup"]
+    ]
 
     static func nameProblem(in request: RemotingCommand) -> String? {
         let short = request.code == RequestCode.sendMessageV2 || request.code == RequestCode.sendBatchMessage
         for key in short ? ["b"] : topicKeys {
             if let topic = request.extFields[key], let problem = SystemTopics.validate(topic) { return problem }
         }
+        let nullable = nullableGroupKeys[request.code] ?? []
         for key in short ? ["a"] : groupKeys {
-            if let group = request.extFields[key], let problem = SystemTopics.validateGroup(group) { return problem }
+            guard let group = request.extFields[key], !(group.isEmpty && nullable.contains(key)) else { continue }
+            if let problem = SystemTopics.validateGroup(group) { return problem }
         }
         return nil
     }

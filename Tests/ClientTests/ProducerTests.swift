@@ -28,6 +28,28 @@ struct ProducerTests {
         await cluster.shutdown()
     }
 
+    /// Found by the chaos runner: every producer's shutdown was refused ("The specified group is
+    /// blank") because it unregisters with an empty consumerGroup, as RocketMQ's clients do.
+    @Test func unregisteringWithOnlyOneGroupIsAccepted() async throws {
+        let cluster = try await LocalCluster()
+        let api = MQClientAPI(namesrvAddr: cluster.namesrvAddr, logger: LocalCluster.logger)
+        let address = "127.0.0.1:\(cluster.brokers[0].config.listenPort)"
+        for (producerGroup, consumerGroup) in [("PG_unreg", ""), ("", "CG_unreg")] {
+            let response = try await api.invoke(
+                address,
+                .request(
+                    code: RequestCode.unregisterClient,
+                    fields: ["clientID": "127.0.0.1@unreg", "producerGroup": producerGroup, "consumerGroup": consumerGroup]))
+            #expect(response.code == ResponseCode.success, "\(response.remark ?? "")")
+        }
+        let blankRequired = try await api.invoke(
+            address,
+            .request(code: RequestCode.queryConsumerOffset, fields: ["consumerGroup": "", "topic": "T", "queueId": "0"]))
+        #expect(blankRequired.code != ResponseCode.success, "a required group may still not be blank")
+        await api.shutdown()
+        await cluster.shutdown()
+    }
+
     @Test func orderlySendsKeepEachKeyOnOneQueue() async throws {
         let cluster = try await LocalCluster()
         let producer = Producer(group: "PG_order", namesrvAddr: cluster.namesrvAddr)

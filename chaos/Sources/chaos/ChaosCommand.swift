@@ -61,7 +61,8 @@ struct ChaosCommand: AsyncParsableCommand {
             outDirectory: out, groups: groups, namesrvs: namesrvs, template: PropertiesFile.parse(templateText))
         let tools = Cluster.Tools(
             fiuRun: kinds.contains(.fsyncError) ? try Self.require("fiu-run") : nil,
-            faketimeLibrary: kinds.contains(.clockSkew) ? try Self.requireFaketime() : nil)
+            faketimeLibrary: kinds.contains(.clockSkew) ? try Self.requireFaketime() : nil,
+            delayer: kinds.contains(.delay) ? [try Self.require("python3"), "chaos/tools/delayer.py"] : nil)
         let cluster = Cluster(layout: layout, binDirectory: binDir, tools: tools, log: log)
         let firewall = Firewall(log: log)
         let history = History()

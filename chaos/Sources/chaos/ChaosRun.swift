@@ -44,18 +44,20 @@ final class ChaosRun {
         try await workload.start()
         try await Task.sleep(for: .milliseconds(settleMillis))
         for cycle in schedule.cycles {
-            let (active, what) = try await nemesis.inject(cycle)
-            history.nemesis(cycle.kind, .start, detail: what)
-            log.line("cycle \(cycle.index) \(cycle.kind.rawValue): \(what); held \(cycle.holdMillis) ms")
-            try await Task.sleep(for: .milliseconds(cycle.holdMillis))
-            try await nemesis.heal(active)
-            history.nemesis(cycle.kind, .end, detail: "healed")
+            do {
+                try await run(cycle)
+            } catch {
+                errors.append("cycle \(cycle.index) (\(cycle.kind.rawValue)): \(error)")
+                log.line("cycle \(cycle.index) failed: \(error); healing everything")
+                nemesis.healEverything()
+            }
             let healed = history.nowMillis
             if await cluster.waitUntil("a whole cluster", timeoutSecs: recoverySecs, { await self.cluster.isWhole() }) {
                 log.line("cycle \(cycle.index): whole again \(Int(history.nowMillis - healed)) ms after the heal")
             } else {
                 errors.append(
                     "cycle \(cycle.index) (\(cycle.kind.rawValue)): not whole \(Int(recoverySecs)) s after the heal")
+                nemesis.healEverything()
             }
             try await Task.sleep(for: .milliseconds(settleMillis))
         }
@@ -81,6 +83,16 @@ final class ChaosRun {
         await cluster.stopAll(graceSecs: 5)
         let divergent = try FinalCheck.compareReplicas(layout: cluster.layout, committed: committed, log: log)
         return (errors, divergent)
+    }
+
+    /// Inject, hold, heal.
+    func run(_ cycle: FaultCycle) async throws {
+        let (active, what) = try await nemesis.inject(cycle)
+        history.nemesis(cycle.kind, .start, detail: what)
+        log.line("cycle \(cycle.index) \(cycle.kind.rawValue): \(what); held \(cycle.holdMillis) ms")
+        try await Task.sleep(for: .milliseconds(cycle.holdMillis))
+        defer { history.nemesis(cycle.kind, .end, detail: "healed") }
+        try await nemesis.heal(active)
     }
 
     /// The topic on every group's master, 8 queues each, routed by the NameServers.

@@ -16,6 +16,8 @@ final class Cluster {
         var fiuRun: String?
         /// libfaketime (MT): brokers' realtime clocks follow their `clock-skew` file.
         var faketimeLibrary: String?
+        /// The packet delayer's command line (chaos/tools/delayer.py under python3).
+        var delayer: [String]?
     }
 
     let layout: ClusterLayout

@@ -24,6 +24,8 @@ struct ClusterLayout: Sendable {
         var storeDirectory: String { directory + "/store" }
         var dledgerDataDirectory: String { storeDirectory + "/dledger-\(id)/data" }
         var dledgerIndexDirectory: String { storeDirectory + "/dledger-\(id)/index" }
+        /// The file a `disk_full` fault fills the store's tmpfs with.
+        var ballastPath: String { storeDirectory + "/chaos-ballast" }
         var confPath: String { directory + "/broker.conf" }
         var logPath: String { directory + "/broker.log" }
         var skewPath: String { directory + "/clock-skew" }

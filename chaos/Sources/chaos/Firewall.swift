@@ -35,6 +35,24 @@ struct Firewall {
         a.flatMap { x in b.flatMap { y in [Link(from: x, to: y), Link(from: y, to: x)] } }
     }
 
+    /// Sends the packets of `links` through netfilter queue `queue` (the delayer): iptables,
+    /// because nft's own `queue` verb is not built into this kernel.
+    func queue(_ links: [Link], queue: Int) throws {
+        for link in links {
+            precondition(link.from.hasPrefix("127.") && link.to.hasPrefix("127."), "rules name loopback addresses only")
+            try runTool(
+                [
+                    "iptables", "-A", "OUTPUT", "-s", link.from, "-d", link.to, "-j", "NFQUEUE", "--queue-num",
+                    String(queue), "--queue-bypass",
+                ], log: log.line
+            ).orThrow("queueing \(link)")
+        }
+    }
+
+    func unqueue() throws {
+        try runTool(["iptables", "-F", "OUTPUT"], log: log.line).orThrow("flushing the iptables rules")
+    }
+
     func heal() throws {
         try nft(["flush", "chain", "inet", Self.table, "output"]).orThrow("flushing the nft rules")
     }

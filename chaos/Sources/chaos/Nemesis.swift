@@ -20,6 +20,7 @@ final class Nemesis {
         case skewed(Int)
         case filled(path: String)
         case fsyncFailing(Int)
+        case delayed(ChildProcess)
     }
 
     init(cluster: Cluster, firewall: Firewall, log: RunnerLog) {
@@ -88,7 +89,16 @@ final class Nemesis {
             try firewall.drop(links, percent: 30)
             return (.firewall, "30% packet loss on every link of group \(group)")
         case .delay:
-            throw NemesisError.unsupported("delay: this machine has no netem; see docs/chaos.md")
+            let members = [roles.leader] + roles.followers
+            let links = members.flatMap { a in members.filter { $0 != a }.map { Firewall.Link(from: host(a), to: host($0)) } }
+            let delayer = try await startDelayer(delayMillis: 100, jitterMillis: 50)
+            do {
+                try firewall.queue(links, queue: Self.delayQueue)
+            } catch {
+                delayer.killAndReap()
+                throw error
+            }
+            return (.delayed(delayer), "100-150 ms delay on every link of group \(group)")
         case .clockSkew:
             guard cluster.tools.faketimeLibrary != nil else { throw NemesisError.unsupported("clock skew needs libfaketime") }
             let target = cycle.choice % 2 == 0 ? roles.leader : pick
@@ -96,7 +106,7 @@ final class Nemesis {
             try "\(skew)\n".write(toFile: cluster.layout.nodes[target].skewPath, atomically: true, encoding: .utf8)
             return (.skewed(target), "realtime clock of \(name(target)) moved \(skew)")
         case .diskFull:
-            let path = cluster.layout.nodes[pick].storeDirectory + "/chaos-ballast"
+            let path = cluster.layout.nodes[pick].ballastPath
             let bytes = try fill(path)
             return (.filled(path: path), "disk of follower \(name(pick)) filled (\(bytes / 1024) KiB ballast)")
         case .fsyncError:
@@ -123,7 +133,60 @@ final class Nemesis {
             guard unlink(path) == 0 else { throw NemesisError.system("removing \(path)", errno) }
         case .fsyncFailing(let index):
             try fiuControl(index, "disable name=posix/io/sync/fsync")
+        case .delayed(let delayer):
+            // Rules first (with no delayer bound, --queue-bypass lets packets through anyway),
+            // then the delayer, whatever happened to the rules.
+            defer { delayer.killAndReap() }
+            try firewall.unqueue()
         }
+    }
+
+    /// After a fault that could not be injected or healed cleanly: no rules, no paused or
+    /// stopped broker, no skew, no ballast. Each step is logged when it fails.
+    func healEverything() {
+        do {
+            try firewall.heal()
+            if cluster.tools.delayer != nil { try firewall.unqueue() }
+        } catch {
+            log.line("heal everything: \(error)")
+        }
+        for node in cluster.layout.nodes {
+            cluster.signal(node.index, SIGCONT)
+            do {
+                try cluster.start(node.index)
+                try "+0\n".write(toFile: node.skewPath, atomically: true, encoding: .utf8)
+                let ballast = node.ballastPath
+                if FileManager.default.fileExists(atPath: ballast) { try FileManager.default.removeItem(atPath: ballast) }
+                if cluster.tools.fiuRun != nil { try fiuControl(node.index, "disable name=posix/io/sync/fsync") }
+            } catch {
+                log.line("heal everything: \(node.name): \(error)")
+            }
+        }
+    }
+
+    static let delayQueue = 7
+
+    /// The netfilter-queue delayer (chaos/tools/delayer.py), once it says it is bound.
+    func startDelayer(delayMillis: Int, jitterMillis: Int) async throws -> ChildProcess {
+        guard let command = cluster.tools.delayer else { throw NemesisError.unsupported("delay needs the delayer") }
+        let logPath = cluster.layout.outDirectory + "/delayer.log"
+        let delayer = ChildProcess(
+            name: "delayer",
+            arguments: command + [String(Self.delayQueue), String(delayMillis), String(jitterMillis)],
+            logPath: logPath)
+        try delayer.start()
+        let ready = await cluster.waitUntil("the delayer to bind its queue", timeoutSecs: 10) {
+            do {
+                return try String(contentsOfFile: logPath, encoding: .utf8).contains("ready")
+            } catch {
+                return false  // not written yet
+            }
+        }
+        guard ready, delayer.isRunning else {
+            delayer.killAndReap()
+            throw NemesisError.unsupported("the delayer did not start; see \(logPath)")
+        }
+        return delayer
     }
 
     /// A machine crash on one follower: kill -9, then everything its data files hold past the
@@ -155,18 +218,23 @@ final class Nemesis {
         )
     }
 
-    /// Takes every free byte of the filesystem holding `path`; returns how many.
+    /// Takes every free byte of the filesystem holding `path`; returns how many. In steps of
+    /// 1 MiB, then 4 KiB: tmpfs undoes a whole fallocate that runs out of space, and brokers
+    /// keep writing while it fills.
     func fill(_ path: String) throws -> Int64 {
-        var info = statvfs()
-        let directory = (path as NSString).deletingLastPathComponent
-        guard statvfs(directory, &info) == 0 else { throw NemesisError.system("statvfs \(directory)", errno) }
-        let free = Int64(info.f_bavail) * Int64(info.f_frsize)
         let fd = open(path, O_CREAT | O_WRONLY, 0o644)
         guard fd >= 0 else { throw NemesisError.system("creating \(path)", errno) }
         defer { close(fd) }
-        let result = posix_fallocate(fd, 0, off_t(free))
-        guard result == 0 || result == ENOSPC else { throw NemesisError.system("filling \(path)", result) }
-        return free
+        var size: Int64 = 0
+        for step: Int64 in [1 << 20, 4096] {
+            while true {
+                let result = posix_fallocate(fd, off_t(size), off_t(step))
+                if result == ENOSPC { break }
+                guard result == 0 else { throw NemesisError.system("filling \(path)", result) }
+                size += step
+            }
+        }
+        return size
     }
 
     func fiuControl(_ index: Int, _ command: String) throws {
