@@ -107,10 +107,9 @@ public final class RemotingClient: Sendable {
         let logger = logger
         let waterMark = writeBufferWaterMark ?? .init(low: 32 * 1024, high: 64 * 1024)
         let handlerBox = NIOLockedValueBox<RemotingChannelHandler?>(nil)
-        var bootstrap = ClientBootstrap(group: group)
-        if let sourceAddress { bootstrap = bootstrap.bind(to: sourceAddress) }
-        return bootstrap
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        let bootstrap =
+            sourceAddress.map { ClientBootstrap(group: group).bind(to: $0) } ?? ClientBootstrap(group: group)
+        return bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: waterMark)
             .connectTimeout(.milliseconds(connectTimeoutMillis))
             .channelInitializer { channel in

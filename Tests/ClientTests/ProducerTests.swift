@@ -39,12 +39,15 @@ struct ProducerTests {
                 address,
                 .request(
                     code: RequestCode.unregisterClient,
-                    fields: ["clientID": "127.0.0.1@unreg", "producerGroup": producerGroup, "consumerGroup": consumerGroup]))
+                    fields: [
+                        "clientID": "127.0.0.1@unreg", "producerGroup": producerGroup, "consumerGroup": consumerGroup,
+                    ]))
             #expect(response.code == ResponseCode.success, "\(response.remark ?? "")")
         }
         let blankRequired = try await api.invoke(
             address,
-            .request(code: RequestCode.queryConsumerOffset, fields: ["consumerGroup": "", "topic": "T", "queueId": "0"]))
+            .request(
+                code: RequestCode.queryConsumerOffset, fields: ["consumerGroup": "", "topic": "T", "queueId": "0"]))
         #expect(blankRequired.code != ResponseCode.success, "a required group may still not be blank")
         await api.shutdown()
         await cluster.shutdown()

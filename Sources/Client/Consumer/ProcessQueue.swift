@@ -113,7 +113,11 @@ final class AsyncEvent: Sendable {
     /// Returns once signalled (immediately if already), or after `timeout`.
     func wait(timeout: Duration) async {
         let timer = Task {
-            try? await Task.sleep(for: timeout)
+            do {
+                try await Task.sleep(for: timeout)
+            } catch {
+                return  // cancelled: the wait ended with a signal, which must not be signalled again
+            }
             self.signal()
         }
         await withCheckedContinuation { continuation in

@@ -28,8 +28,10 @@ public enum RunReport {
             ("failed but stored (definite failure that was stored)", v.failedButStored.count, "reported"),
         ]
         lines += checks.map { "| \($0.0) | \($0.1) | \($0.2) |" }
-        lines += ["", "## Availability per fault kind", "",
-            "| fault | n | RTO p50 ms | RTO p99 ms | RTO max ms | max ack gap ms |", "|---|---|---|---|---|---|"]
+        lines += [
+            "", "## Availability per fault kind", "",
+            "| fault | n | RTO p50 ms | RTO p99 ms | RTO max ms | max ack gap ms |", "|---|---|---|---|---|---|",
+        ]
         for fault in summary.faults.keys.sorted() {
             let rto = summary.rto(of: fault)
             let gaps = summary.outcomes.filter { $0.fault == fault }.map(\.maxAckGapMillis)
@@ -41,9 +43,12 @@ public enum RunReport {
         let all = summary.rto()
         lines.append(
             "| all | \(summary.outcomes.count) | \(RunSummary.number(all.p50)) | \(RunSummary.number(all.p99)) | "
-                + "\(RunSummary.number(all.max)) | \(RunSummary.number(summary.outcomes.map(\.maxAckGapMillis).max())) |")
-        lines += ["", "## Cycles", "", "| # | fault | start s | healed s | RTO ms | max ack gap ms |",
-            "|---|---|---|---|---|---|"]
+                + "\(RunSummary.number(all.max)) | \(RunSummary.number(summary.outcomes.map(\.maxAckGapMillis).max())) |"
+        )
+        lines += [
+            "", "## Cycles", "", "| # | fault | start s | healed s | RTO ms | max ack gap ms |",
+            "|---|---|---|---|---|---|",
+        ]
         for (index, outcome) in summary.outcomes.enumerated() {
             lines.append(
                 "| \(index) | \(outcome.fault) | \(seconds(outcome.startMillis)) | "

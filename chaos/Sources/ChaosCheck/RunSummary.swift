@@ -40,11 +40,17 @@ public struct RunSummary: Sendable {
         let rto = rto()
         var fields: [(String, String)] = [
             ("cycles", "\(cycles)"),
-            ("faults", "{" + faults.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"),
+            (
+                "faults",
+                "{" + faults.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
+            ),
             ("acked", "\(v.acked)"), ("lost", "\(v.lost.count)"), ("unexpected", "\(v.unexpected.count)"),
             ("duplicates", "\(v.duplicates)"), ("order_violations", "\(v.orderViolations.count)"),
             ("divergent_replicas", "\(divergentReplicas)"),
-            ("rto_ms", "{\"p50\":\(Self.number(rto.p50)),\"p99\":\(Self.number(rto.p99)),\"max\":\(Self.number(rto.max))}"),
+            (
+                "rto_ms",
+                "{\"p50\":\(Self.number(rto.p50)),\"p99\":\(Self.number(rto.p99)),\"max\":\(Self.number(rto.max))}"
+            ),
         ]
         fields += [
             ("seed", "\(seed)"), ("invoked", "\(v.invoked)"), ("undelivered", "\(v.undelivered.count)"),

@@ -84,9 +84,11 @@ public enum TimelineSVG {
             let rate = Double(count) * 1000 / binMillis
             return "\(f(x(Double(bin) * binMillis)))," + f(top.y + top.height * (1 - rate / maxRate))
         }
-        svg += "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.2\" points=\"\(ratePoints.joined(separator: " "))\"/>\n"
+        svg +=
+            "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.2\" points=\"\(ratePoints.joined(separator: " "))\"/>\n"
         for (bin, ms) in slowest.enumerated() where ms > 0 {
-            svg += "<circle cx=\"\(f(x(Double(bin) * binMillis)))\" cy=\"\(f(latencyY(ms)))\" r=\"1.6\" fill=\"#d62728\"/>\n"
+            svg +=
+                "<circle cx=\"\(f(x(Double(bin) * binMillis)))\" cy=\"\(f(latencyY(ms)))\" r=\"1.6\" fill=\"#d62728\"/>\n"
         }
         svg += "</svg>\n"
         return svg

@@ -21,7 +21,8 @@ struct ChaosCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "Fault cycles to run (fault, hold, heal, recover).") var cycles = 8
-    @Option(help: "Faults to draw from: kinds or families (\(FaultKind.families.keys.sorted().joined(separator: ", "))).")
+    @Option(
+        help: "Faults to draw from: kinds or families (\(FaultKind.families.keys.sorted().joined(separator: ", "))).")
     var faults = "kill,pause,partition"
     @Option(help: "Seed of the schedule (default: from the clock; printed).") var seed: UInt64?
     @Option(help: "Output directory.") var out = "run/chaos"
@@ -62,7 +63,7 @@ struct ChaosCommand: AsyncParsableCommand {
         let tools = Cluster.Tools(
             fiuRun: kinds.contains(.fsyncError) ? try Self.require("fiu-run") : nil,
             faketimeLibrary: kinds.contains(.clockSkew) ? try Self.requireFaketime() : nil,
-            delayer: kinds.contains(.delay) ? [try Self.require("python3"), "chaos/tools/delayer.py"] : nil)
+            delayer: kinds.contains(.delay) ? try Self.requireDelayer() : nil)
         let cluster = Cluster(layout: layout, binDirectory: binDir, tools: tools, log: log)
         let firewall = Firewall(log: log)
         let history = History()
@@ -121,13 +122,26 @@ struct ChaosCommand: AsyncParsableCommand {
     }
 
     static func require(_ tool: String) throws -> String {
-        guard let found = find(tool) else { throw ValidationError("\(tool) is not installed (chaos/run.sh installs it)") }
+        guard let found = find(tool) else {
+            throw ValidationError("\(tool) is not installed (chaos/run.sh installs it)")
+        }
         return found
+    }
+
+    /// python3 with the netfilterqueue module, running chaos/tools/delayer.py.
+    static func requireDelayer() throws -> [String] {
+        let python = try require("python3")
+        let status = try runTool([python, "-c", "import netfilterqueue"], log: { _ in })
+        guard status == 0 else {
+            throw ValidationError("the delay fault needs python's netfilterqueue (chaos/run.sh installs it)")
+        }
+        return [python, "chaos/tools/delayer.py"]
     }
 
     static func requireFaketime() throws -> String {
         let candidates = [
-            "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+            "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+            "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
         ]
         guard let library = candidates.first(where: { access($0, R_OK) == 0 }) else {
             throw ValidationError("libfaketime is not installed (chaos/run.sh installs it)")

@@ -76,7 +76,8 @@ final class ChaosRun {
         let (stored, problems) = try await FinalCheck.scan(cluster: cluster, history: history, topic: Workload.topic)
         errors += problems
         log.line("scan: \(stored.count) values stored; waiting for the consumers to receive them all")
-        if !(await cluster.waitUntil("consumers drained", timeoutSecs: recoverySecs, { workload.hasReceived(stored) })) {
+        if !(await cluster.waitUntil("consumers drained", timeoutSecs: recoverySecs, { workload.hasReceived(stored) }))
+        {
             log.line("consumers still miss \(workload.missing(from: stored)) stored values")
         }
         await workload.stopConsuming()

@@ -51,16 +51,20 @@ final class Cluster {
                 toFile: directory + "/namesrv.conf", atomically: true, encoding: .utf8)
             namesrvs.append(
                 ChildProcess(
-                    name: "namesrv\(index)", arguments: [binDirectory + "/mqnamesrv", "-c", directory + "/namesrv.conf"],
+                    name: "namesrv\(index)",
+                    arguments: [binDirectory + "/mqnamesrv", "-c", directory + "/namesrv.conf"],
                     logPath: directory + "/namesrv.log"))
         }
         for node in layout.nodes {
             try FileManager.default.createDirectory(atPath: node.storeDirectory, withIntermediateDirectories: true)
             try runTool(
-                ["mount", "-t", "tmpfs", "-o", "size=\(Self.storeSizeMiB)m", "tmpfs", node.storeDirectory], log: log.line
+                ["mount", "-t", "tmpfs", "-o", "size=\(Self.storeSizeMiB)m", "tmpfs", node.storeDirectory],
+                log: log.line
             ).orThrow("mounting a tmpfs on \(node.storeDirectory)")
             mounted.append(node.storeDirectory)
-            try ("# Written by the chaos runner from conf/dledger.\n" + PropertiesFile.render(layout.brokerProperties(node)))
+            try
+                ("# Written by the chaos runner from conf/dledger.\n"
+                + PropertiesFile.render(layout.brokerProperties(node)))
                 .write(toFile: node.confPath, atomically: true, encoding: .utf8)
             try "+0\n".write(toFile: node.skewPath, atomically: true, encoding: .utf8)
             var arguments = [binDirectory + "/mqbroker", "-c", node.confPath]
@@ -69,7 +73,8 @@ final class Cluster {
             if let library = tools.faketimeLibrary {
                 // Realtime only: a faked monotonic clock hangs Swift's Task.sleep.
                 environment = [
-                    "LD_PRELOAD": library, "FAKETIME_TIMESTAMP_FILE": node.skewPath, "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+                    "LD_PRELOAD": library, "FAKETIME_TIMESTAMP_FILE": node.skewPath,
+                    "FAKETIME_DONT_FAKE_MONOTONIC": "1",
                     "FAKETIME_CACHE_DURATION": "1",
                 ]
             }
@@ -152,10 +157,13 @@ final class Cluster {
             var masters: [String] = []
             for node in layout.members(ofGroup: group) {
                 guard let info = await status(node.index) else { return false }
-                if info["dLegerRole"] == "LEADER", info["brokerRole"] != "SLAVE" { masters.append(node.remotingAddress) }
+                if info["dLegerRole"] == "LEADER", info["brokerRole"] != "SLAVE" {
+                    masters.append(node.remotingAddress)
+                }
             }
             let name = layout.members(ofGroup: group)[0].brokerName
-            guard masters.count == 1, cluster.brokers.first(where: { $0.brokerName == name })?.masterAddress == masters[0]
+            guard masters.count == 1,
+                cluster.brokers.first(where: { $0.brokerName == name })?.masterAddress == masters[0]
             else { return false }
         }
         return true

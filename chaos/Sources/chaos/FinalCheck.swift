@@ -76,7 +76,8 @@ enum FinalCheck {
                         if entry?.term != reference?.term || entry?.body != reference?.body || entry == nil {
                             differs.insert(member)
                             log.line(
-                                "DIVERGENT: \(members[member].name) differs from \(members[0].name) at entry \(entryIndex)")
+                                "DIVERGENT: \(members[member].name) differs from \(members[0].name) at entry \(entryIndex)"
+                            )
                         }
                     }
                 }

@@ -21,7 +21,8 @@ final class History: Sendable {
         events.withLock {
             $0.append(
                 HistoryEvent(
-                    t: nowMillis, type: type, proc: proc, val: val, key: key, attempt: attempt, pos: pos, detail: detail))
+                    t: nowMillis, type: type, proc: proc, val: val, key: key, attempt: attempt, pos: pos, detail: detail
+                ))
         }
     }
 

@@ -85,12 +85,16 @@ final class Nemesis {
             )
         case .packetLoss:
             let members = [roles.leader] + roles.followers
-            let links = members.flatMap { a in members.filter { $0 != a }.map { Firewall.Link(from: host(a), to: host($0)) } }
+            let links = members.flatMap { a in
+                members.filter { $0 != a }.map { Firewall.Link(from: host(a), to: host($0)) }
+            }
             try firewall.drop(links, percent: 30)
             return (.firewall, "30% packet loss on every link of group \(group)")
         case .delay:
             let members = [roles.leader] + roles.followers
-            let links = members.flatMap { a in members.filter { $0 != a }.map { Firewall.Link(from: host(a), to: host($0)) } }
+            let links = members.flatMap { a in
+                members.filter { $0 != a }.map { Firewall.Link(from: host(a), to: host($0)) }
+            }
             let delayer = try await startDelayer(delayMillis: 100, jitterMillis: 50)
             do {
                 try firewall.queue(links, queue: Self.delayQueue)
@@ -100,7 +104,9 @@ final class Nemesis {
             }
             return (.delayed(delayer), "100-150 ms delay on every link of group \(group)")
         case .clockSkew:
-            guard cluster.tools.faketimeLibrary != nil else { throw NemesisError.unsupported("clock skew needs libfaketime") }
+            guard cluster.tools.faketimeLibrary != nil else {
+                throw NemesisError.unsupported("clock skew needs libfaketime")
+            }
             let target = cycle.choice % 2 == 0 ? roles.leader : pick
             let skew = (cycle.choice >> 24) % 2 == 0 ? "+1h" : "-1h"
             try "\(skew)\n".write(toFile: cluster.layout.nodes[target].skewPath, atomically: true, encoding: .utf8)
@@ -156,7 +162,9 @@ final class Nemesis {
                 try cluster.start(node.index)
                 try "+0\n".write(toFile: node.skewPath, atomically: true, encoding: .utf8)
                 let ballast = node.ballastPath
-                if FileManager.default.fileExists(atPath: ballast) { try FileManager.default.removeItem(atPath: ballast) }
+                if FileManager.default.fileExists(atPath: ballast) {
+                    try FileManager.default.removeItem(atPath: ballast)
+                }
                 if cluster.tools.fiuRun != nil { try fiuControl(node.index, "disable name=posix/io/sync/fsync") }
             } catch {
                 log.line("heal everything: \(node.name): \(error)")

@@ -88,7 +88,8 @@ final class Workload: Sendable {
             let task = Task { await self.run(loop, producer: producer) }
             tasks.withLock { $0.append(task) }
         }
-        log.line("workload: \(loops.count) sending loops, \(shape.consumers) consumers, about \(Int(shape.rate)) msgs/s")
+        log.line(
+            "workload: \(loops.count) sending loops, \(shape.consumers) consumers, about \(Int(shape.rate)) msgs/s")
     }
 
     func plan() -> [Loop] {
@@ -120,7 +121,8 @@ final class Workload: Sendable {
             let values = (0..<loop.batchSize).map { "\(prefix)-\(sequence + $0)" }
             sequence += loop.batchSize
             await sendUntilAcknowledged(values, loop: loop, producer: producer)
-            due = max(due + .milliseconds(loop.intervalMillis), ContinuousClock.now - .milliseconds(loop.intervalMillis))
+            due = max(
+                due + .milliseconds(loop.intervalMillis), ContinuousClock.now - .milliseconds(loop.intervalMillis))
             try? await Task.sleep(until: due)
         }
     }
@@ -131,7 +133,9 @@ final class Workload: Sendable {
     func sendUntilAcknowledged(_ values: [String], loop: Loop, producer: Producer) async {
         var attempt = 1
         while attempt <= 50 {
-            for value in values { history.record(.invoke, proc: loop.proc, val: value, key: loop.key, attempt: attempt) }
+            for value in values {
+                history.record(.invoke, proc: loop.proc, val: value, key: loop.key, attempt: attempt)
+            }
             let messages = values.map { value in
                 var message = Message(topic: Self.topic, body: value, keys: [value])
                 if let key = loop.key { message.properties[Self.keyProperty] = key }
@@ -164,7 +168,8 @@ final class Workload: Sendable {
             } catch {
                 let type: HistoryEvent.Kind = Self.isDefinite(error) ? .fail : .info
                 for value in values {
-                    history.record(type, proc: loop.proc, val: value, key: loop.key, attempt: attempt, detail: "\(error)")
+                    history.record(
+                        type, proc: loop.proc, val: value, key: loop.key, attempt: attempt, detail: "\(error)")
                 }
             }
             if stopping.load(ordering: .relaxed) { return }
