@@ -16,13 +16,16 @@ struct AsyncEventTests {
         #expect(waited >= .milliseconds(250), "the second wait returned after \(waited): a stale signal")
     }
 
-    @Test func aSignalWakesAWaiterBeforeItsTimeout() async {
+    @Test func aSignalWakesAWaiterBeforeItsTimeout() async throws {
         let event = AsyncEvent()
         let clock = ContinuousClock()
         let waited = await clock.measure {
-            async let wake: Void = { try? await Task.sleep(for: .milliseconds(50)); event.signal() }()
+            let wake = Task {
+                try await Task.sleep(for: .milliseconds(50))
+                event.signal()
+            }
             await event.wait(timeout: .seconds(10))
-            await wake
+            _ = await wake.result
         }
         #expect(waited < .seconds(5))
     }
