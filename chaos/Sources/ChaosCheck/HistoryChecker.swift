@@ -59,8 +59,11 @@ public struct HistoryChecker: Sendable {
         var storedAt: [QueuePosition: Set<String>] = [:]
         var received: [String: [QueuePosition]] = [:]
         var deliveredPairs: [QueuePosition: [String: Int]] = [:]
-        var receiveOrder: [String: [String]] = [:]  // key -> values in receive order
-        var ackOrder: [String: [String]] = [:]  // key -> acknowledged values in send order
+        // Order is checked per sharding key and queue: RocketMQ keeps a key in order within the
+        // queue it hashes to, and a key moves to another queue when its group's queues leave
+        // the route (a group without a master).
+        var receiveOrder: [String: [String]] = [:]  // key@queue -> values in receive order
+        var ackOrder: [String: [String]] = [:]  // key@queue -> acknowledged values in send order
         for event in history {
             guard let val = event.val else { continue }
             switch event.type {
@@ -68,7 +71,9 @@ public struct HistoryChecker: Sendable {
                 sends[val, default: Send(key: event.key)].attempts += 1
             case .ok:
                 if let pos = event.pos { sends[val, default: Send(key: event.key)].acks.append(pos) }
-                if let key = event.key, sends[val]?.acks.count == 1 { ackOrder[key, default: []].append(val) }
+                if let key = event.key, let pos = event.pos, sends[val]?.acks.count == 1 {
+                    ackOrder[Self.orderKey(key, pos), default: []].append(val)
+                }
             case .fail:
                 sends[val, default: Send(key: event.key)].failed = true
             case .info:
@@ -78,7 +83,7 @@ public struct HistoryChecker: Sendable {
                 received[val, default: []].append(pos)
                 storedAt[pos, default: []].insert(val)
                 deliveredPairs[pos, default: [:]][val, default: 0] += 1
-                if let key = event.key { receiveOrder[key, default: []].append(val) }
+                if let key = event.key { receiveOrder[Self.orderKey(key, pos), default: []].append(val) }
             case .scan:
                 guard let pos = event.pos else { continue }
                 stored[val, default: []].insert(pos)
@@ -151,18 +156,20 @@ public struct HistoryChecker: Sendable {
         return missing.sorted()
     }
 
-    /// Per key, the stored values in queue order (a key's values must share one queue).
+    static func orderKey(_ key: String, _ pos: QueuePosition) -> String { "\(key)@\(pos.queueName)" }
+
+    /// Per key and queue, the stored values in offset order.
     static func storedOrder(stored: [String: Set<QueuePosition>], sends: [String: Send]) -> [String: [String]] {
         var byKey: [String: [(QueuePosition, String)]] = [:]
         for (val, positions) in stored {
             guard let key = sends[val]?.key else { continue }
-            for pos in positions { byKey[key, default: []].append((pos, val)) }
+            for pos in positions { byKey[orderKey(key, pos), default: []].append((pos, val)) }
         }
         return byKey.mapValues { $0.sorted { $0.0 < $1.0 }.map(\.1) }
     }
 
-    /// Keys whose acknowledged values (in send order) are not a subsequence of the stored or
-    /// the received sequence. Duplicates and unacknowledged extras are tolerated; a lost or
+    /// Keys (per queue) whose acknowledged values (in send order) are not a subsequence of the
+    /// stored or the received sequence. Duplicates and unacknowledged extras are tolerated; a lost or
     /// reordered value is not.
     static func orderViolations(
         acked: [String: [String]], storedOrder: [String: [String]], received: [String: [String]]

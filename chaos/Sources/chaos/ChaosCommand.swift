@@ -26,7 +26,9 @@ struct ChaosCommand: AsyncParsableCommand {
     var faults = "kill,pause,partition"
     @Option(help: "Seed of the schedule (default: from the clock; printed).") var seed: UInt64?
     @Option(help: "Output directory.") var out = "run/chaos"
-    @Option(help: "Directory holding mqnamesrv and mqbroker.") var binDir: String
+    @Option(help: "Directory holding mqnamesrv and mqbroker.") var binDir: String?
+    @Option(help: "Only check a recorded history.jsonl again (no cluster) and print its summary.")
+    var recheck: String?
     @Option(help: "Broker config the members start from.") var template = "conf/dledger/broker-n0.conf"
     @Option(help: "DLedger groups of 3 nodes.") var groups = 1
     @Option(help: "NameServers.") var namesrvs = 2
@@ -49,6 +51,11 @@ struct ChaosCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let recheck {
+            try Self.recheck(recheck)
+            return
+        }
+        guard let binDir else { throw ValidationError("--bin-dir is needed to start a cluster") }
         let kinds = try FaultKind.parseList(faults)
         let seed = self.seed ?? UInt64(Date().timeIntervalSince1970 * 1000)
         try FileManager.default.createDirectory(atPath: out + "/nodes", withIntermediateDirectories: true)
@@ -114,6 +121,20 @@ struct ChaosCommand: AsyncParsableCommand {
         log.line("report: \(out)/report.md")
         print(summary.jsonLine)
         return summary.passed
+    }
+
+    /// The checker over a recorded history (the replica comparison needs the cluster: not here).
+    static func recheck(_ path: String) throws {
+        let decoder = JSONDecoder()
+        let events = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+            try decoder.decode(HistoryEvent.self, from: Data($0.utf8))
+        }
+        let outcomes = Availability.outcomes(events)
+        let summary = RunSummary(
+            seed: 0, cycles: outcomes.count, verdict: HistoryChecker().check(events), outcomes: outcomes,
+            divergentReplicas: 0, runnerErrors: [])
+        print(summary.jsonLine)
+        if !summary.passed { throw ExitCode(1) }
     }
 
     static func find(_ tool: String) -> String? {
