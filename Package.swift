@@ -170,7 +170,7 @@ let package = Package(
         ),
         // The chaos harness (chaos/): the history checker and report are pure code; the runner
         // starts a real cluster, drives a workload with our client and injects faults.
-        .target(name: "ChaosCheck", path: "chaos/Sources/ChaosCheck", swiftSettings: strict),
+        .target(name: "ChaosCheck", dependencies: ["Raft"], path: "chaos/Sources/ChaosCheck", swiftSettings: strict),
         .executableTarget(
             name: "chaos",
             dependencies: [

@@ -46,7 +46,13 @@ bin="$(swift build -c "$configuration" --show-bin-path)"
 
 namespace="rmq-chaos-$$"
 ip netns add "$namespace"
-trap 'ip netns del "$namespace" 2>/dev/null || true' EXIT
+cleanup() {
+    # The runner stops what it started; should it have died, nothing it left may outlive the
+    # namespace (deleting a namespace does not end its processes).
+    ip netns pids "$namespace" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    ip netns del "$namespace" 2>/dev/null || true
+}
+trap cleanup EXIT
 ip -n "$namespace" link set lo up
 status=0
 ip netns exec "$namespace" "$bin/chaos" --bin-dir "$bin" "$@" || status=$?

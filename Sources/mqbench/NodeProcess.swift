@@ -1,3 +1,5 @@
+import Common
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -18,11 +20,9 @@ struct NodeProcess: Sendable, CustomStringConvertible {
 
     enum ProcessError: Error, CustomStringConvertible {
         case unreadable(pid: Int32, what: String)
-        case spawnFailed(errno: Int32, program: String)
         var description: String {
             switch self {
             case .unreadable(let pid, let what): "cannot read \(what) of process \(pid) (is it on this machine?)"
-            case .spawnFailed(let code, let program): "starting \(program) failed: errno \(code)"
             }
         }
     }
@@ -62,46 +62,9 @@ struct NodeProcess: Sendable, CustomStringConvertible {
     /// Starts the process again, in its own process group (not a child that dies with us);
     /// returns the new pid.
     func relaunch() throws -> Int32 {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_APPEND | O_CREAT, 0o644)
-        if stderrPath == stdoutPath {
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_APPEND | O_CREAT, 0o644)
-        }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
         // The shell enters the working directory (relative program and config paths keep
         // working) and then becomes the server; the paths travel as arguments, unquoted.
         let shell = ["/bin/sh", "-c", #"cd "$0" && exec "$@""#, workingDirectory] + arguments
-        var newPid: pid_t = 0
-        let result = Self.withCStrings(shell) { argv in
-            Self.withCStrings(environment) { envp in
-                posix_spawn(&newPid, "/bin/sh", &actions, &attributes, argv, envp)
-            }
-        }
-        guard result == 0 else { throw ProcessError.spawnFailed(errno: result, program: arguments[0]) }
-        return newPid
-    }
-
-    /// A NULL-terminated C string array for the duration of `body`.
-    static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
-        var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-        pointers.append(nil)
-        defer { for pointer in pointers { free(pointer) } }
-        return body(pointers)
+        return try ProcessSpawn.start(shell, environment: environment, stdoutPath: stdoutPath, stderrPath: stderrPath)
     }
 }

@@ -3,13 +3,17 @@
 /// - `rtoMillis`: from the fault's start to the acknowledgement of the first send attempt
 ///   that began after it;
 /// - `maxAckGapMillis`: the longest stretch without any acknowledgement, from the fault's
-///   start until the next fault starts (or the history ends).
+///   start until the next fault starts (or the history ends);
+/// - `healToAckMillis`: from the heal to the acknowledgement of the first send attempt begun
+///   after it (what recovery costs once the fault is gone: the RTO of a kill of all nodes is
+///   mostly the time they were held down).
 public struct FaultOutcome: Sendable, Equatable {
     public var fault: String
     public var startMillis: Double
     public var endMillis: Double?
     public var rtoMillis: Double?
     public var maxAckGapMillis: Double
+    public var healToAckMillis: Double?
 }
 
 public enum Availability {
@@ -53,8 +57,12 @@ public enum Availability {
                 previous = ack
             }
             gap = max(gap, (rto == nil ? windowEnd : previous) - previous)
+            let healToAck = ends[index].flatMap { healed in
+                acks.filter { $0.invoked >= healed }.map(\.acked).min().map { $0 - healed }
+            }
             return FaultOutcome(
-                fault: start.fault, startMillis: start.t, endMillis: ends[index], rtoMillis: rto, maxAckGapMillis: gap)
+                fault: start.fault, startMillis: start.t, endMillis: ends[index], rtoMillis: rto, maxAckGapMillis: gap,
+                healToAckMillis: healToAck)
         }
     }
 

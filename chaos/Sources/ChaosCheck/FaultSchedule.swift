@@ -1,3 +1,5 @@
+import Raft
+
 /// The faults a chaos run can inject, by the names the summary counts them under.
 public enum FaultKind: String, CaseIterable, Sendable, Codable {
     case killLeader = "kill_leader"
@@ -84,19 +86,6 @@ public struct FaultSchedule: Sendable {
                     holdMillis: holdMillis.lowerBound + Int(rng.next() % span), choice: rng.next()))
         }
         self.cycles = cycles
-    }
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): small, fast, and the same on every platform.
-public struct SplitMix64: Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -123,7 +123,7 @@ public struct HistoryChecker: Sendable {
         verdict.redelivered = deliveredPairs.values.reduce(0) { sum, counts in
             sum + counts.values.reduce(0) { $0 + max(0, $1 - 1) }
         }
-        verdict.gaps = Self.gaps(in: storedAt.keys.filter { pos in stored.values.contains { $0.contains(pos) } })
+        verdict.gaps = Self.gaps(in: Array(Set(stored.values.joined())))
         verdict.orderViolations = Self.orderViolations(
             acked: ackOrder, storedOrder: Self.storedOrder(stored: stored, sends: sends), received: receiveOrder)
         return verdict

@@ -30,30 +30,36 @@ public enum RunReport {
         lines += checks.map { "| \($0.0) | \($0.1) | \($0.2) |" }
         lines += [
             "", "## Availability per fault kind", "",
-            "| fault | n | RTO p50 ms | RTO p99 ms | RTO max ms | max ack gap ms |", "|---|---|---|---|---|---|",
+            "| fault | n | RTO p50 ms | RTO p99 ms | RTO max ms | max ack gap ms | heal→ack p50 ms | heal→ack max ms |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for fault in summary.faults.keys.sorted() {
             let rto = summary.rto(of: fault)
-            let gaps = summary.outcomes.filter { $0.fault == fault }.map(\.maxAckGapMillis)
+            let outcomes = summary.outcomes.filter { $0.fault == fault }
+            let healed = outcomes.compactMap(\.healToAckMillis)
             lines.append(
                 "| \(fault) | \(summary.faults[fault] ?? 0) | \(RunSummary.number(rto.p50)) | "
                     + "\(RunSummary.number(rto.p99)) | \(RunSummary.number(rto.max)) | "
-                    + "\(RunSummary.number(gaps.max())) |")
+                    + "\(RunSummary.number(outcomes.map(\.maxAckGapMillis).max())) | "
+                    + "\(RunSummary.number(Availability.percentile(healed, 0.5))) | "
+                    + "\(RunSummary.number(healed.max())) |")
         }
         let all = summary.rto()
         lines.append(
             "| all | \(summary.outcomes.count) | \(RunSummary.number(all.p50)) | \(RunSummary.number(all.p99)) | "
-                + "\(RunSummary.number(all.max)) | \(RunSummary.number(summary.outcomes.map(\.maxAckGapMillis).max())) |"
+                + "\(RunSummary.number(all.max)) | \(RunSummary.number(summary.outcomes.map(\.maxAckGapMillis).max())) | "
+                + "\(RunSummary.number(Availability.percentile(summary.outcomes.compactMap(\.healToAckMillis), 0.5))) | "
+                + "\(RunSummary.number(summary.outcomes.compactMap(\.healToAckMillis).max())) |"
         )
         lines += [
-            "", "## Cycles", "", "| # | fault | start s | healed s | RTO ms | max ack gap ms |",
-            "|---|---|---|---|---|---|",
+            "", "## Cycles", "", "| # | fault | start s | healed s | RTO ms | max ack gap ms | heal→ack ms |",
+            "|---|---|---|---|---|---|---|",
         ]
         for (index, outcome) in summary.outcomes.enumerated() {
             lines.append(
                 "| \(index) | \(outcome.fault) | \(seconds(outcome.startMillis)) | "
                     + "\(outcome.endMillis.map(seconds) ?? "-") | \(RunSummary.number(outcome.rtoMillis)) | "
-                    + "\(RunSummary.number(outcome.maxAckGapMillis)) |")
+                    + "\(RunSummary.number(outcome.maxAckGapMillis)) | \(RunSummary.number(outcome.healToAckMillis)) |")
         }
         let offenders: [(String, [String])] = [
             ("lost", v.lost), ("undelivered", v.undelivered), ("unexpected", v.unexpected),

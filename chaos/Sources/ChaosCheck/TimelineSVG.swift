@@ -10,10 +10,12 @@ public enum TimelineSVG {
         let bins = Int((end / binMillis).rounded(.up)) + 1
         var acks = [Int](repeating: 0, count: bins)
         var slowest = [Double](repeating: 0, count: bins)
+        var failures = [Int](repeating: 0, count: bins)
         var begun: [String: Double] = [:]
         for event in history {
             guard let val = event.val else { continue }
             if event.type == .invoke { begun[val] = event.t }
+            if event.type == .fail || event.type == .info { failures[min(bins - 1, Int(event.t / binMillis))] += 1 }
             if event.type == .ok, let start = begun[val] {
                 let bin = min(bins - 1, Int(event.t / binMillis))
                 acks[bin] += 1
@@ -26,7 +28,7 @@ public enum TimelineSVG {
         let plotWidth = width - left - right
         let top = (y: 40.0, height: 200.0)
         let bottom = (y: 290.0, height: 200.0)
-        let height = 540.0
+        let height = 560.0
         func x(_ t: Double) -> Double { left + plotWidth * t / end }
         let maxRate = max(1, Double(acks.max() ?? 1) * 1000 / binMillis)
         let maxLatency = max(10, slowest.max() ?? 10)
@@ -90,6 +92,15 @@ public enum TimelineSVG {
             svg +=
                 "<circle cx=\"\(f(x(Double(bin) * binMillis)))\" cy=\"\(f(latencyY(ms)))\" r=\"1.6\" fill=\"#d62728\"/>\n"
         }
+        for (bin, count) in failures.enumerated() where count > 0 {
+            svg +=
+                "<circle cx=\"\(f(x(Double(bin) * binMillis)))\" cy=\"\(f(bottom.y + bottom.height + 24))\" "
+                + "r=\"\(f(min(5, 1.5 + log10(Double(count)) * 2)))\" fill=\"#ff7f0e\"/>\n"
+        }
+        svg +=
+            "<text x=\"\(f(left))\" y=\"\(f(height - 6))\"><tspan fill=\"#1f77b4\">── acknowledgements per second</tspan>"
+            + "   <tspan fill=\"#d62728\">● slowest acknowledgement of each 0.5 s</tspan>"
+            + "   <tspan fill=\"#ff7f0e\">● failed or indeterminate attempts (size: how many)</tspan></text>\n"
         svg += "</svg>\n"
         return svg
     }

@@ -30,6 +30,8 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(help: "Only check a recorded history.jsonl again (no cluster) and print its summary.")
     var recheck: String?
     @Option(help: "Broker config the members start from.") var template = "conf/dledger/broker-n0.conf"
+    @Option(help: "flushDiskType of every broker (ASYNC_FLUSH or SYNC_FLUSH); the template's when not given.")
+    var flushDiskType: String?
     @Option(help: "DLedger groups of 3 nodes.") var groups = 1
     @Option(help: "NameServers.") var namesrvs = 2
     @Option(help: "Shortest time a fault is held (ms).") var holdMinMillis = 3000
@@ -47,6 +49,9 @@ struct ChaosCommand: AsyncParsableCommand {
             throw ValidationError("need 0 <= --hold-min-millis <= --hold-max-millis <= 600000")
         }
         guard rate > 0, rate <= 10_000 else { throw ValidationError("--rate must be in (0, 10000]") }
+        if let flushDiskType, !["ASYNC_FLUSH", "SYNC_FLUSH"].contains(flushDiskType) {
+            throw ValidationError("--flush-disk-type must be ASYNC_FLUSH or SYNC_FLUSH")
+        }
         _ = try FaultKind.parseList(faults)
     }
 
@@ -60,13 +65,14 @@ struct ChaosCommand: AsyncParsableCommand {
         let seed = self.seed ?? UInt64(Date().timeIntervalSince1970 * 1000)
         try FileManager.default.createDirectory(atPath: out + "/nodes", withIntermediateDirectories: true)
         let log = try RunnerLog(path: out + "/runner.log")
-        let command = "chaos/run.sh --cycles \(cycles) --faults \(faults) --seed \(seed)"
+        let command = Self.commandLine(seed: self.seed == nil ? seed : nil)
         log.line("\(command) → \(out)")
         let schedule = FaultSchedule(
             seed: seed, kinds: kinds, count: cycles, holdMillis: holdMinMillis...holdMaxMillis)
-        let templateText = try String(contentsOfFile: template, encoding: .utf8)
+        var properties = PropertiesFile.parse(try String(contentsOfFile: template, encoding: .utf8))
+        if let flushDiskType { properties["flushDiskType"] = flushDiskType }
         let layout = ClusterLayout(
-            outDirectory: out, groups: groups, namesrvs: namesrvs, template: PropertiesFile.parse(templateText))
+            outDirectory: out, groups: groups, namesrvs: namesrvs, template: properties)
         let tools = Cluster.Tools(
             fiuRun: kinds.contains(.fsyncError) ? try Self.require("fiu-run") : nil,
             faketimeLibrary: kinds.contains(.clockSkew) ? try Self.requireFaketime() : nil,
@@ -135,6 +141,22 @@ struct ChaosCommand: AsyncParsableCommand {
             divergentReplicas: 0, runnerErrors: [])
         print(summary.jsonLine)
         if !summary.passed { throw ExitCode(1) }
+    }
+
+    /// How to run this again: run.sh with the arguments given (less --bin-dir, which run.sh
+    /// adds), plus the seed drawn when none was given.
+    static func commandLine(seed drawn: UInt64?) -> String {
+        var words: [String] = []
+        var arguments = CommandLine.arguments.dropFirst().makeIterator()
+        while let word = arguments.next() {
+            if word == "--bin-dir" {
+                _ = arguments.next()
+            } else if !word.hasPrefix("--bin-dir=") {
+                words.append(word)
+            }
+        }
+        if let drawn { words += ["--seed", String(drawn)] }
+        return (["chaos/run.sh"] + words).joined(separator: " ")
     }
 
     static func find(_ tool: String) -> String? {

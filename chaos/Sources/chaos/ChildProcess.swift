@@ -1,3 +1,4 @@
+import Common
 import Foundation
 
 #if canImport(Glibc)
@@ -8,19 +9,13 @@ import Foundation
 /// appended to a log file. It gets its own process group, so a signal meant for the runner's
 /// terminal does not reach it, and the runner decides when it ends.
 final class ChildProcess: @unchecked Sendable {
-    // @unchecked: `pid` and `exited` are only touched by the runner's sequential main flow.
+    // @unchecked: `pid` and `exitStatus` are only touched by the runner's sequential main flow.
     let name: String
     let arguments: [String]
     let environment: [String: String]
     let logPath: String
     private(set) var pid: pid_t = 0
     private(set) var exitStatus: Int32?
-
-    struct SpawnError: Error, CustomStringConvertible {
-        var program: String
-        var errno: Int32
-        var description: String { "starting \(program) failed: \(String(cString: strerror(errno)))" }
-    }
 
     init(name: String, arguments: [String], environment: [String: String] = [:], logPath: String) {
         self.name = name
@@ -41,33 +36,10 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     func start() throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_APPEND | O_CREAT, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
-        let envStrings = env.map { "\($0.key)=\($0.value)" }
-        var newPid: pid_t = 0
-        let result = withCStrings(arguments) { argv in
-            withCStrings(envStrings) { envp in posix_spawn(&newPid, arguments[0], &actions, &attributes, argv, envp) }
-        }
-        guard result == 0 else { throw SpawnError(program: arguments[0], errno: result) }
-        pid = newPid
+        pid = try ProcessSpawn.start(
+            arguments, environment: env.map { "\($0.key)=\($0.value)" }, stdoutPath: logPath, stderrPath: logPath)
         exitStatus = nil
     }
 
@@ -97,13 +69,6 @@ final class ChildProcess: @unchecked Sendable {
         }
         killAndReap()
     }
-}
-
-func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
-    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-    pointers.append(nil)
-    defer { for pointer in pointers { free(pointer) } }
-    return body(pointers)
 }
 
 /// Runs a system tool (nft, mount, fiu-ctrl) to completion; its output goes to the runner's log.

@@ -213,6 +213,20 @@ struct AvailabilityTests {
         #expect(outcomes[0].rtoMillis == 240)
         #expect(outcomes[0].maxAckGapMillis == 190)
         #expect(outcomes[0].endMillis == 400)
+        #expect(outcomes[0].healToAckMillis == nil, "no attempt began after the heal")
+    }
+
+    @Test func healToAckRunsFromTheHealToTheFirstAckOfAnAttemptBegunAfterIt() {
+        var h = HistoryBuilder()
+        h.fault("kill_all", .start, at: 100)
+        h.events.append(HistoryEvent(t: 3000, type: .invoke, proc: "p", val: "during"))
+        h.fault("kill_all", .end, at: 4000)
+        h.events.append(HistoryEvent(t: 4100, type: .invoke, proc: "p", val: "after"))
+        h.events.append(HistoryEvent(t: 4500, type: .ok, proc: "p", val: "during", pos: h.pos(0)))
+        h.events.append(HistoryEvent(t: 4700, type: .ok, proc: "p", val: "after", pos: h.pos(1)))
+        let outcome = Availability.outcomes(h.events)[0]
+        #expect(outcome.rtoMillis == 4400)
+        #expect(outcome.healToAckMillis == 700)
     }
 
     @Test func aFaultWithNoAckAfterItHasNoRTOAndAGapToTheEnd() {
