@@ -84,4 +84,15 @@ public struct DLedgerMemberState: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         "\(role.rawValue) term \(term)" + (leaderId.map { " leader \($0)" } ?? "") + (leaderReady ? " ready" : "")
     }
+
+    /// Whether this state deserves an info line after `logged`, the last state that got one:
+    /// a new role, term or readiness, or a leader other than the one logged. Losing the leader
+    /// and finding the same one again within a term is not (a replica whose writes fail
+    /// restarts its core, and forgets its leader, many times a second).
+    public func isNotable(after logged: DLedgerMemberState?) -> Bool {
+        guard let logged, logged.role == role, logged.term == term, logged.leaderReady == leaderReady else {
+            return true
+        }
+        return leaderId != nil && leaderId != logged.leaderId
+    }
 }

@@ -231,7 +231,12 @@ extension DLedgerServer {
             // Waiters for entries this member can no longer commit: the outcome is unknown.
             committed.fail("this broker is no longer the DLedger leader (\(state))")
         }
-        logger.info("DLedger \(config.group) member \(config.selfId): \(state)")
+        let notable = loggedState.withLock { logged -> Bool in
+            guard state.isNotable(after: logged) else { return false }
+            logged = state
+            return true
+        }
+        logger.log(level: notable ? .info : .debug, "DLedger \(config.group) member \(config.selfId): \(state)")
         for listener in listeners.withLock({ $0 }) { listener(state) }
     }
 

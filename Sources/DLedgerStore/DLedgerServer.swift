@@ -26,6 +26,9 @@ public final class DLedgerServer: Sendable {
     public let committed = OffsetWaiter(maxWaiters: 100_000)
     let member = Mutex(DLedgerMemberState(role: .follower, term: 0, leaderId: nil, leaderReady: false))
     let listeners = Mutex<[@Sendable (DLedgerMemberState) -> Void]>([])
+    /// The last state logged at info: a leader lost and found again within one term (a replica
+    /// whose writes fail restarts its core many times a second) is logged at debug only.
+    let loggedState = Mutex<DLedgerMemberState?>(nil)
     let tasks = Mutex<[Task<Void, Never>]>([])
     let flushRequests: AsyncStream<Void>.Continuation
     let flushStream: AsyncStream<Void>

@@ -88,8 +88,9 @@ final class ChaosRun {
 
     /// Inject, hold, heal.
     func run(_ cycle: FaultCycle) async throws {
-        let (active, what) = try await nemesis.inject(cycle)
-        history.nemesis(cycle.kind, .start, detail: what)
+        var injecting = history.nowMillis
+        let (active, what) = try await nemesis.inject(cycle) { injecting = history.nowMillis }
+        history.nemesis(cycle.kind, .start, detail: what, at: injecting)
         log.line("cycle \(cycle.index) \(cycle.kind.rawValue): \(what); held \(cycle.holdMillis) ms")
         try await Task.sleep(for: .milliseconds(cycle.holdMillis))
         defer { history.nemesis(cycle.kind, .end, detail: "healed") }

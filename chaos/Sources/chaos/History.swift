@@ -26,11 +26,16 @@ final class History: Sendable {
         }
     }
 
-    func nemesis(_ fault: FaultKind, _ phase: HistoryEvent.Phase, detail: String) {
-        events.withLock {
-            $0.append(
-                HistoryEvent(
-                    t: nowMillis, type: .nemesis, proc: "nemesis", fault: fault.rawValue, phase: phase, detail: detail))
+    /// A fault's start or end at `t` (now when nil). A start is stamped with the moment the
+    /// fault was applied (what it did is known only afterwards) and goes in its place among the
+    /// events recorded meanwhile, so the history stays in time order.
+    func nemesis(_ fault: FaultKind, _ phase: HistoryEvent.Phase, detail: String, at t: Double? = nil) {
+        let event = HistoryEvent(
+            t: t ?? nowMillis, type: .nemesis, proc: "nemesis", fault: fault.rawValue, phase: phase, detail: detail)
+        events.withLock { events in
+            var index = events.endIndex
+            while index > events.startIndex, events[index - 1].t > event.t { index -= 1 }
+            events.insert(event, at: index)
         }
     }
 

@@ -45,11 +45,14 @@ final class Nemesis {
     func name(_ index: Int) -> String { cluster.layout.nodes[index].name }
 
     /// Injects `cycle`'s fault; returns what to heal and a line saying what was done.
-    func inject(_ cycle: FaultCycle) async throws -> (Active, String) {
+    /// `mark` is called when the targets are known, just before the fault is applied: the
+    /// fault's start time.
+    func inject(_ cycle: FaultCycle, mark: () -> Void) async throws -> (Active, String) {
         let group = Int(cycle.choice % UInt64(cluster.layout.groupCount))
         let roles = await roles(group: group, choice: cycle.choice >> 8)
         let pick = roles.followers[Int((cycle.choice >> 16) % UInt64(roles.followers.count))]
         let other = roles.followers.first { $0 != pick } ?? pick
+        mark()
         switch cycle.kind {
         case .killLeader:
             cluster.kill(roles.leader)
