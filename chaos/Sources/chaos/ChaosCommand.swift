@@ -78,7 +78,7 @@ struct ChaosCommand: AsyncParsableCommand {
             faketimeLibrary: kinds.contains(.clockSkew) ? try Self.requireFaketime() : nil,
             delayer: kinds.contains(.delay) ? try Self.requireDelayer() : nil)
         let cluster = Cluster(layout: layout, binDirectory: binDir, tools: tools, log: log)
-        let firewall = Firewall(log: log)
+        let firewall = Firewall(log: log, scriptPath: out + "/nft-rules.nft")
         let history = History()
         var errors: [String] = []
         var divergent = 0

@@ -1,3 +1,5 @@
+import Foundation
+
 /// nftables rules in the runner's private network namespace: packets between two broker
 /// addresses are dropped (a partition), or a share of them (loss). Every packet of a loopback
 /// connection passes the output hook once, so one chain there sees every link. Clients and
@@ -5,6 +7,8 @@
 struct Firewall {
     static let table = "chaos"
     let log: RunnerLog
+    /// Where rule scripts are written before nft loads them.
+    let scriptPath: String
 
     /// A directed link: packets from `from` to `to`.
     struct Link: Hashable, CustomStringConvertible {
@@ -20,14 +24,17 @@ struct Firewall {
         ]).orThrow("creating the nft output chain")
     }
 
-    /// Drops every packet on `links`, or `percent` % of them at random.
+    /// Drops every packet on `links`, or `percent` % of them at random. All rules go in at once
+    /// (one nft transaction from a script file), so a partition has one start time.
     func drop(_ links: [Link], percent: Int = 100) throws {
-        for link in links {
+        let sample = percent < 100 ? " numgen random mod 100 < \(percent)" : ""
+        let script = links.map { link in
             precondition(link.from.hasPrefix("127.") && link.to.hasPrefix("127."), "rules name loopback addresses only")
-            var rule = ["add", "rule", "inet", Self.table, "output", "ip", "saddr", link.from, "ip", "daddr", link.to]
-            if percent < 100 { rule += ["numgen", "random", "mod", "100", "<", String(percent)] }
-            try nft(rule + ["drop"]).orThrow("adding a drop rule for \(link)")
-        }
+            return "add rule inet \(Self.table) output ip saddr \(link.from) ip daddr \(link.to)\(sample) drop\n"
+        }.joined()
+        try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        log.quiet("nft rules:\n" + script)
+        try nft(["-f", scriptPath]).orThrow("adding drop rules for \(links)")
     }
 
     /// Both directions between every pair drawn from `a` × `b`.
@@ -44,13 +51,13 @@ struct Firewall {
                 [
                     "iptables", "-A", "OUTPUT", "-s", link.from, "-d", link.to, "-j", "NFQUEUE", "--queue-num",
                     String(queue), "--queue-bypass",
-                ], log: log.line
+                ], log: log.quiet
             ).orThrow("queueing \(link)")
         }
     }
 
     func unqueue() throws {
-        try runTool(["iptables", "-F", "OUTPUT"], log: log.line).orThrow("flushing the iptables rules")
+        try runTool(["iptables", "-F", "OUTPUT"], log: log.quiet).orThrow("flushing the iptables rules")
     }
 
     func heal() throws {
@@ -66,6 +73,6 @@ struct Firewall {
     }
 
     private func nft(_ arguments: [String]) throws -> Int32 {
-        try runTool(["nft"] + arguments, log: log.line)
+        try runTool(["nft"] + arguments, log: log.quiet)
     }
 }

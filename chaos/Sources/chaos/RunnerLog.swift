@@ -16,11 +16,16 @@ final class RunnerLog: Sendable {
         handle = Mutex(try FileHandle(forWritingTo: URL(fileURLWithPath: path)))
     }
 
-    func line(_ text: String) {
+    func line(_ text: String) { write(text, echo: true) }
+
+    /// To the log file only (firewall commands: many lines, little news).
+    func quiet(_ text: String) { write(text, echo: false) }
+
+    private func write(_ text: String, echo: Bool) {
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let stamped = String(format: "[%8.2f] ", seconds) + text + "\n"
-        FileHandle.standardOutput.write(Data(stamped.utf8))
+        if echo { FileHandle.standardOutput.write(Data(stamped.utf8)) }
         handle.withLock { $0?.write(Data(stamped.utf8)) }
     }
 }
