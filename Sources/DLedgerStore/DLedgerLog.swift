@@ -154,6 +154,32 @@ public struct DLedgerLog: Sendable {
         (data.files + index.files).filter { $0.flushedPosition < $0.wrotePosition }
     }
 
+    /// The first data byte not known to be fsynced (`dataEnd` when every file is synced): what
+    /// a machine crash could lose.
+    public var syncedEnd: Int64 {
+        data.files.filter { $0.flushedPosition < $0.wrotePosition }.map {
+            $0.fileFromOffset + Int64($0.flushedPosition)
+        }
+        .min() ?? dataEnd
+    }
+
+    /// Cuts every entry that does not end at or before byte `limit` (never below the log's
+    /// first entry); returns how many entries went. After a failed fsync the unsynced tail is
+    /// cut this way: its bytes may never reach the disk (a failed fsync can leave pages that a
+    /// later fsync reports as clean), so they are written, and synced, again.
+    @discardableResult
+    public mutating func cut(toEnd limit: Int64) throws -> Int64 {
+        var keep = ledgerEndIndex
+        while keep >= ledgerBeginIndex {
+            guard let unit = try indexUnit(at: keep) else { break }
+            if unit.pos + Int64(unit.entrySize) <= limit { break }
+            keep -= 1
+        }
+        let cut = ledgerEndIndex - keep
+        if cut > 0 { try truncate(after: keep) }
+        return cut
+    }
+
     /// After a failed append: drops whatever part of it reached the files, so the log ends at
     /// its last whole entry again.
     public mutating func discardPartialAppend() throws {

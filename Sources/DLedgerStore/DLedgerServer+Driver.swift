@@ -93,10 +93,6 @@ extension DLedgerServer {
                 }
                 if let last = ready.entriesToAppend.last {
                     try driver.storage.write(ready.entriesToAppend)
-                    if driver.failing != nil {
-                        logger.warning("DLedger: writing the log succeeds again")
-                        driver.failing = nil
-                    }
                     if !config.syncFlush {
                         durable = (last.index, last.term)
                     } else if !ready.messagesAfterPersist.isEmpty {
@@ -104,6 +100,12 @@ extension DLedgerServer {
                         durable = (last.index, last.term)
                     } else {
                         effects.flushWanted = true
+                    }
+                    // The episode ends with an append that was written and, when acks wait
+                    // for it, synced (a write that lands but cannot be synced is no success).
+                    if driver.failing != nil, durable != nil || !config.syncFlush {
+                        logger.warning("DLedger: writing the log succeeds again")
+                        driver.failing = nil
                     }
                 }
             } catch {
@@ -137,12 +139,14 @@ extension DLedgerServer {
     /// nor count what it does not have; it rejoins as a follower and retries with the next append.
     func recoverFromWriteFailure(_ error: any Error, _ driver: inout Driver) {
         let reason = "\(error)"
-        if driver.failing != reason {
+        if driver.failing == nil {
+            // Once per episode: the offsets in the reason change with every retry.
             logger.error("DLedger: writing the log failed: \(reason); this member continues as a follower")
-            driver.failing = reason
         }
+        driver.failing = reason
         do {
             try driver.storage.log.discardPartialAppend()
+            if config.syncFlush { try cutUnsyncedTail(&driver) }
         } catch {
             logger.error("DLedger: cutting a partial append failed: \(error)")
         }
@@ -152,6 +156,37 @@ extension DLedgerServer {
             hardState: HardState(
                 term: Term(UInt64(driver.termFile.currTerm)), votedFor: votedFor, commit: driver.core.commitIndex),
             log: RaftLog(storage: driver.storage), appliedIndex: driver.core.appliedIndex)
+    }
+
+    /// SYNC_FLUSH, after a failed write or fsync: entries written but never synced are cut (down
+    /// to what this member already applied, which the quorum had synced), so the restarted core
+    /// can neither acknowledge nor count them; the leader sends them again. They were never
+    /// acknowledged by this member: its acks and its own count wait for a successful fsync.
+    func cutUnsyncedTail(_ driver: inout Driver) throws {
+        let log = driver.storage.log
+        let appliedEnd = try Self.end(ofEntry: Int64(driver.core.appliedIndex) - 1, in: log)
+        let keep = max(log.syncedEnd, appliedEnd)
+        guard keep < log.dataEnd else { return }
+        let cut = try driver.storage.log.cut(toEnd: keep)
+        if cut > 0 {
+            logger.warning(
+                "DLedger: \(cut) entries after byte \(keep) were written but not synced; cut, to be written again")
+        }
+    }
+
+    /// SYNC_FLUSH: the group flush of a leader's own entries failed. Its unsynced entries are
+    /// not counted and are cut, and the core restarts from disk as after any write failure
+    /// (so a leader steps down): a later fsync that succeeds proves nothing about pages an
+    /// earlier one failed to write.
+    func syncFailed(_ error: any Error) {
+        var effects = Effects()
+        driver.withLock { driver in
+            guard driver != nil else { return }
+            recoverFromWriteFailure(error, &driver!)
+            let state = memberState(driver!.core)
+            if state != member.withLock({ $0 }) { effects.state = state }
+        }
+        finish(outbox: [], effects: effects)
     }
 
     /// The term file holds term and vote; the commit index goes to the checkpoint (advisory).
@@ -244,12 +279,16 @@ extension DLedgerServer {
     /// count them. ASYNC_FLUSH: the files are synced every `flushIntervalMillis`.
     func runFlusher() async {
         if !config.syncFlush {
+            var failing: String?  // logged once per episode, not every interval
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(config.flushIntervalMillis))
                 do {
                     try flush()
+                    if failing != nil { logger.warning("DLedger: syncing the log succeeds again") }
+                    failing = nil
                 } catch {
-                    logger.error("DLedger: syncing the log failed: \(error)")
+                    if failing == nil { logger.error("DLedger: syncing the log failed: \(error)") }
+                    failing = "\(error)"
                 }
             }
             return
@@ -267,7 +306,7 @@ extension DLedgerServer {
             do {
                 for file in files { try file.flush() }
             } catch {
-                logger.error("DLedger: syncing the log failed: \(error); its entries are not counted")
+                syncFailed(error)
                 continue
             }
             step(.persisted(through: index, term: term))

@@ -230,18 +230,9 @@ public final class DLedgerServer: Sendable {
                 return LogBounds(minOffset: 0, writtenEnd: 0, flushedEnd: 0, fileSize: config.dataFileSize)
             }
             return LogBounds(
-                minOffset: log.dataMinOffset, writtenEnd: log.dataEnd, flushedEnd: Self.flushedEnd(of: log),
+                minOffset: log.dataMinOffset, writtenEnd: log.dataEnd, flushedEnd: log.syncedEnd,
                 fileSize: log.dataFileSize)
         }
-    }
-
-    /// The end of the fsynced part of the data files.
-    static func flushedEnd(of log: DLedgerLog) -> Int64 {
-        let flushed =
-            log.dataFile(containing: max(log.dataEnd - 1, log.dataMinOffset)).map {
-                $0.fileFromOffset + Int64($0.flushedPosition)
-            } ?? log.dataEnd
-        return min(flushed, log.dataEnd)
     }
 
     /// Retention (`fileReservedTime`, disk pressure): deletes leading data files last written
@@ -307,7 +298,7 @@ public final class DLedgerServer: Sendable {
                 // Not in DLedger's status: how far the data files are written and fsynced (a
                 // machine crash loses what lies between), for the chaos runner.
                 "dLegerDataEnd": String(driver.storage.log.dataEnd),
-                "dLegerFlushedEnd": String(Self.flushedEnd(of: driver.storage.log)),
+                "dLegerFlushedEnd": String(driver.storage.log.syncedEnd),
             ]
         }
     }

@@ -1,7 +1,11 @@
 """Disk faults on one replica of a 3-node DLedger group: the group carries on, the replica logs
 the cause once, never acknowledges what it does not have, and catches up once it can."""
 import os
+import shutil
 import signal
+import subprocess
+
+import pytest
 
 from clients import SendStatus, message, producer
 from harness import DLedgerGroup, read_all, wait_until
@@ -53,6 +57,61 @@ def test_a_full_disk_on_one_replica_fails_no_send_and_it_catches_up_after(small_
         wait_until(lambda: len(set(committed_indices(group))) == 1, 60,
                    message="the replica to catch up once space was freed")
         assert "writing the log succeeds again" in group.brokers[2].log()
+        p.shutdown()
+    finally:
+        group.cleanup()
+
+
+def test_fsync_errors_on_a_sync_flush_replica_cut_what_it_cannot_sync_and_are_logged_once(unique):
+    """Found by the chaos runner: in SYNC_FLUSH a replica whose fsync failed kept the entries it
+    had written but not synced (its restarted core would count them) and logged "failed" and
+    "succeeds again" hundreds of times a second. It must keep only what it synced, say so once,
+    and catch up once fsync works again."""
+    fiu_run, fiu_ctrl = shutil.which("fiu-run"), shutil.which("fiu-ctrl")
+    if not fiu_run or not fiu_ctrl:
+        pytest.skip("needs fiu-utils (Debian); scripts/test.sh installs it through chaos/run.sh")
+    group = DLedgerGroup(broker_overrides={"flushDiskType": "SYNC_FLUSH"})
+    try:
+        control = os.path.join(group.dir, "fiu-ctrl")  # its FIFOs, <control>-<pid>.in/.out
+        group.brokers[2].args = [fiu_run, "-x", "-f", control] + group.brokers[2].args  # it execs: one pid
+        group.start()
+        if group.master_addr() == group.addrs[2]:
+            group.brokers[2].kill(signal.SIGKILL)  # keep the failing replica a follower for this test
+            group.wait_master(other_than=group.addrs[2])
+            group.restart(2)
+        topic = "DLFsync_" + unique
+        p = producer(group, "PG_" + unique, timeout=3000)
+        acked = []
+        for i in range(20):
+            assert p.send_sync(message(topic, "before-%d" % i)).status == SendStatus.OK
+            acked.append("before-%d" % i)
+        wait_until(lambda: len(set(committed_indices(group))) == 1, 30, message="every replica caught up")
+        subprocess.run([fiu_ctrl, "-f", control, "-c", "enable name=posix/io/sync/fsync,failinfo=5",
+                        str(group.brokers[2].proc.pid)], check=True)
+        for i in range(150):
+            result = p.send_sync(message(topic, "during-%d" % i))
+            assert result.status == SendStatus.OK, "send %d failed while one replica could not fsync" % i
+            acked.append("during-%d" % i)
+        wait_until(lambda: "writing the log failed" in group.brokers[2].log(), 20,
+                   message="the replica to log its fsync failure")
+        leader = group.index_of(group.master_addr())
+        behind = int(group.runtime(leader)["dLegerEndIndex"]) - int(group.runtime(2)["dLegerEndIndex"])
+        assert behind >= 100, "the replica kept %d fewer entries than the leader: it kept unsynced ones" % behind
+        info = group.runtime(2)
+        assert int(info["dLegerDataEnd"]) - int(info["dLegerFlushedEnd"]) < 64 * 1024
+        subprocess.run([fiu_ctrl, "-f", control, "-c", "disable name=posix/io/sync/fsync",
+                        str(group.brokers[2].proc.pid)], check=True)
+        for i in range(10):
+            assert p.send_sync(message(topic, "after-%d" % i)).status == SendStatus.OK
+            acked.append("after-%d" % i)
+        wait_until(lambda: len(set(committed_indices(group))) == 1, 30,
+                   message="the replica to catch up once fsync works")
+        log = group.brokers[2].log()
+        assert log.count("writing the log failed") == 1, "logged once per episode"
+        assert log.count("writing the log succeeds again") == 1
+        assert {body.encode() for body in acked} <= set(read_all(group, topic))
+        wait_until(lambda: checksums(group, 2) == checksums(group, leader), 15,
+                   message="the replica's data files to equal the leader's")
         p.shutdown()
     finally:
         group.cleanup()

@@ -165,20 +165,26 @@ extension MessageStore {
     public func runFlushLoop() async {
         let interval =
             config.flushDiskType == .asyncFlush ? config.flushIntervalCommitLog : config.flushIntervalConsumeQueue
+        var failing: String?  // a failing disk is logged once per episode, not every interval
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(interval))
-            await flushAll()
+            let failure = await flushAll()
+            if let failure, failing == nil { logger.error("flush failed: \(failure)") }
+            if failure == nil, failing != nil { logger.warning("flush succeeds again") }
+            failing = failure
         }
     }
 
-    public func flushAll() async {
+    /// Flushes everything on the thread pool; returns why it failed, or nil.
+    public func flushAll() async -> String? {
         do {
             try await NIOThreadPool.singleton.runIfActive { try self.flushNow() }
         } catch is CancellationError {
             flushAtShutdown()
         } catch {
-            logger.error("flush failed: \(error)")
+            return "\(error)"
         }
+        return nil
     }
 
     /// The last flush of a stopping broker: on the caller's thread, so cancellation cannot skip it.

@@ -69,7 +69,8 @@ final class Cluster {
             try "+0\n".write(toFile: node.skewPath, atomically: true, encoding: .utf8)
             var arguments = [binDirectory + "/mqbroker", "-c", node.confPath]
             var environment: [String: String] = [:]
-            if let fiuRun = tools.fiuRun { arguments = [fiuRun, "-x"] + arguments }
+            // Its control FIFOs go in the node's directory (fiu-run's default is /tmp).
+            if let fiuRun = tools.fiuRun { arguments = [fiuRun, "-x", "-f", node.fiuControlPath] + arguments }
             if let library = tools.faketimeLibrary {
                 // Realtime only: a faked monotonic clock hangs Swift's Task.sleep.
                 environment = [

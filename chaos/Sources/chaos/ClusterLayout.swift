@@ -26,6 +26,8 @@ struct ClusterLayout: Sendable {
         var dledgerIndexDirectory: String { storeDirectory + "/dledger-\(id)/index" }
         /// The file a `disk_full` fault fills the store's tmpfs with.
         var ballastPath: String { storeDirectory + "/chaos-ballast" }
+        /// fiu-run's control FIFOs: `<path>-<pid>.in` / `.out`.
+        var fiuControlPath: String { directory + "/fiu-ctrl" }
         var confPath: String { directory + "/broker.conf" }
         var logPath: String { directory + "/broker.log" }
         var skewPath: String { directory + "/clock-skew" }

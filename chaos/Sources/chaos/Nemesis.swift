@@ -250,7 +250,9 @@ final class Nemesis {
 
     func fiuControl(_ index: Int, _ command: String) throws {
         let pid = cluster.brokers[index].pid
-        try runTool(["fiu-ctrl", "-c", command, String(pid)], log: log.line).orThrow("fiu-ctrl on \(name(index))")
+        try runTool(
+            ["fiu-ctrl", "-f", cluster.layout.nodes[index].fiuControlPath, "-c", command, String(pid)], log: log.line
+        ).orThrow("fiu-ctrl on \(name(index))")
     }
 }
 
