@@ -139,14 +139,15 @@ extension DLedgerServer {
     /// nor count what it does not have; it rejoins as a follower and retries with the next append.
     func recoverFromWriteFailure(_ error: any Error, _ driver: inout Driver) {
         let reason = "\(error)"
-        if driver.failing == nil {
+        let firstOfEpisode = driver.failing == nil
+        if firstOfEpisode {
             // Once per episode: the offsets in the reason change with every retry.
             logger.error("DLedger: writing the log failed: \(reason); this member continues as a follower")
         }
         driver.failing = reason
         do {
             try driver.storage.log.discardPartialAppend()
-            if config.syncFlush { try cutUnsyncedTail(&driver) }
+            if config.syncFlush { try cutUnsyncedTail(&driver, loud: firstOfEpisode) }
         } catch {
             logger.error("DLedger: cutting a partial append failed: \(error)")
         }
@@ -162,14 +163,15 @@ extension DLedgerServer {
     /// to what this member already applied, which the quorum had synced), so the restarted core
     /// can neither acknowledge nor count them; the leader sends them again. They were never
     /// acknowledged by this member: its acks and its own count wait for a successful fsync.
-    func cutUnsyncedTail(_ driver: inout Driver) throws {
+    func cutUnsyncedTail(_ driver: inout Driver, loud: Bool) throws {
         let log = driver.storage.log
         let appliedEnd = try Self.end(ofEntry: Int64(driver.core.appliedIndex) - 1, in: log)
         let keep = max(log.syncedEnd, appliedEnd)
         guard keep < log.dataEnd else { return }
         let cut = try driver.storage.log.cut(toEnd: keep)
         if cut > 0 {
-            logger.warning(
+            logger.log(
+                level: loud ? .warning : .debug,
                 "DLedger: \(cut) entries after byte \(keep) were written but not synced; cut, to be written again")
         }
     }
