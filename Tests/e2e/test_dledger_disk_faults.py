@@ -13,6 +13,14 @@ from harness import DLedgerGroup, read_all, wait_until
 MiB = 1024 * 1024
 
 
+def keep_follower(group, n):
+    """Makes sure member n is not the master (the faulty replica of a test stays a follower)."""
+    if group.master_addr() == group.addrs[n]:
+        group.brokers[n].kill(signal.SIGKILL)
+        group.wait_master(other_than=group.addrs[n])
+        group.restart(n)
+
+
 def committed_indices(group):
     return [group.runtime(n)["dLegerCommittedIndex"] for n in range(len(group.brokers))]
 
@@ -35,10 +43,7 @@ def test_a_full_disk_on_one_replica_fails_no_send_and_it_catches_up_after(small_
         with open(ballast, "wb") as f:
             f.write(os.urandom(14 * MiB))
         group.start()
-        if group.master_addr() == group.addrs[2]:
-            group.brokers[2].kill(signal.SIGKILL)  # keep the full replica a follower for this test
-            group.wait_master(other_than=group.addrs[2])
-            group.restart(2)
+        keep_follower(group, 2)
         topic = "DLFull_" + unique
         p = producer(group, "PG_" + unique, timeout=3000)
         acked = []
@@ -75,10 +80,7 @@ def test_fsync_errors_on_a_sync_flush_replica_cut_what_it_cannot_sync_and_are_lo
         control = os.path.join(group.dir, "fiu-ctrl")  # its FIFOs, <control>-<pid>.in/.out
         group.brokers[2].args = [fiu_run, "-x", "-f", control] + group.brokers[2].args  # it execs: one pid
         group.start()
-        if group.master_addr() == group.addrs[2]:
-            group.brokers[2].kill(signal.SIGKILL)  # keep the failing replica a follower for this test
-            group.wait_master(other_than=group.addrs[2])
-            group.restart(2)
+        keep_follower(group, 2)
         topic = "DLFsync_" + unique
         p = producer(group, "PG_" + unique, timeout=3000)
         acked = []
