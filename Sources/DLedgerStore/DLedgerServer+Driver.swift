@@ -311,6 +311,13 @@ extension DLedgerServer {
                 syncFailed(error)
                 continue
             }
+            // A leader's failing episode ends with its own group flush.
+            let recovered = driver.withLock { driver -> Bool in
+                guard driver?.failing != nil else { return false }
+                driver!.failing = nil
+                return true
+            }
+            if recovered { logger.warning("DLedger: writing the log succeeds again") }
             step(.persisted(through: index, term: term))
         }
     }
