@@ -35,9 +35,7 @@ final class Cluster {
         self.binDirectory = binDirectory
         self.tools = tools
         self.log = log
-        var logger = Logger(label: "chaos.admin")
-        logger.logLevel = .critical
-        admin = MQAdmin(api: MQClientAPI(namesrvAddr: layout.namesrvAddr, logger: logger))
+        admin = MQAdmin(api: MQClientAPI(namesrvAddr: layout.namesrvAddr, logger: .quiet("chaos.admin")))
     }
 
     // MARK: processes

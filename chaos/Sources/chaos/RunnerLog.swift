@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 
 /// The runner's own log (`runner.log`), every line also on standard output, stamped with the
@@ -40,5 +41,14 @@ struct ToolFailed: Error, CustomStringConvertible {
 extension Int32 {
     func orThrow(_ what: String) throws(ToolFailed) {
         guard self == 0 else { throw ToolFailed(what: what, status: self) }
+    }
+}
+
+extension Logger {
+    /// The clients' loggers in the runner: failures are the history's business, not the log's.
+    static func quiet(_ label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = .critical
+        return logger
     }
 }

@@ -46,9 +46,7 @@ final class Workload: Sendable {
         self.namesrvAddr = namesrvAddr
         self.shape = shape
         self.log = log
-        var logger = Logger(label: "chaos.client")
-        logger.logLevel = .critical
-        self.logger = logger
+        logger = .quiet("chaos.client")
     }
 
     /// One sending loop: who sends, which key, how many values per request, how often.
