@@ -12,10 +12,14 @@ enum FinalCheck {
     static func scan(cluster: Cluster, history: History, topic: String) async throws -> (Set<String>, [String]) {
         var values = Set<String>()
         var problems: [String] = []
+        var leaders: [Int: Int] = [:]  // group -> leading node, asked once per group
+        for group in 0..<cluster.layout.groupCount {
+            leaders[group] = await cluster.leader(ofGroup: group)
+        }
         for status in try await cluster.admin.topicStatus(topic) {
             let queue = status.queue
             guard let group = cluster.layout.nodes.first(where: { $0.brokerName == queue.brokerName })?.group,
-                let leader = await cluster.leader(ofGroup: group)
+                let leader = leaders[group]
             else {
                 problems.append("no leader to read \(queue) from")
                 continue
