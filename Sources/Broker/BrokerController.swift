@@ -29,7 +29,8 @@ public final class BrokerController: Service, RemotingRequestHandler {
     let memberStates: AsyncStream<DLedgerMemberState>
     let memberStatesInput: AsyncStream<DLedgerMemberState>.Continuation
     /// DLedger mode: the master's address as last looked up, and when (`forwardToMaster`).
-    let knownMaster = Mutex<(String, ContinuousClock.Instant)?>(nil)
+    /// The master writes are forwarded to, when it was looked up, and in which term of ours.
+    let knownMaster = Mutex<(address: String, at: ContinuousClock.Instant, term: UInt64)?>(nil)
     let lastForwardMillis = Atomic<Int64>(0)
     let replicationTasks = Mutex<[Task<Void, Never>]>([])
 
@@ -310,7 +311,9 @@ public final class BrokerController: Service, RemotingRequestHandler {
         if response.code == ResponseCode.serviceNotAvailable, !role.isMaster,
             let answer = await forwardToMaster(request)
         {
-            return answer  // leadership moved during the put: the master takes it
+            // Leadership moved and the put is in no log (refused, or its entry was replaced):
+            // the master takes it. A put whose fate is open answered FLUSH_SLAVE_TIMEOUT instead.
+            return answer
         }
         return response
     }

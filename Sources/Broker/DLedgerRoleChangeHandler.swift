@@ -40,7 +40,25 @@ extension BrokerController {
         }
         guard let previous = role.change(to: next) else { return }
         logger.info("role \(previous) -> \(next) (DLedger \(state))")
+        if previous.isMaster, !next.isMaster, !(await successorIsNamed(dledger)) { return }
         await nameServers.registerAll(topics.registerBody)
+    }
+
+    /// A master that steps down leaves its route to its successor: it re-registers as a slave only
+    /// once the NameServers name another master (up to 3 s). Registering at once would leave the
+    /// group without a master until the new one registers, and a client that reads its route in
+    /// that window has no queue to write to ("No route info of this topic") until its next route
+    /// refresh. Until then, writes that reach this broker are forwarded to the new master.
+    /// False when this member leads again meanwhile (it registers as master instead).
+    func successorIsNamed(_ dledger: DLedgerServer) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(3)
+        while ContinuousClock.now < deadline {
+            if dledger.state.role == .leader { return false }
+            if await masterAddress() != nil { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        logger.info("no other master named within 3 s of stepping down; registering as a slave")
+        return true
     }
 }
 

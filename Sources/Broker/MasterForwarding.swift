@@ -11,34 +11,45 @@ extension BrokerController {
     /// Marks a forwarded request: it is never forwarded twice (no loops between slaves).
     static let forwardedKey = "forwardedBy"
 
-    /// The master's answer to `request`, or nil when this broker cannot forward it.
+    /// The master's answer to `request`, or nil when this broker cannot forward it. A master
+    /// that turns out not to be one any more (SERVICE_NOT_AVAILABLE: it stored nothing) is looked
+    /// up again, for up to 2 s.
     func forwardToMaster(_ request: RemotingCommand) async -> RemotingCommand? {
-        guard store.replicatedLog != nil, request.extFields[Self.forwardedKey] == nil,
-            let master = await currentMaster()
-        else { return nil }
+        guard store.replicatedLog != nil, request.extFields[Self.forwardedKey] == nil else { return nil }
         var forwarded = request
         forwarded.extFields[Self.forwardedKey] = config.brokerAddr
-        do {
-            var response = try await nameServers.client.invoke(master, forwarded, timeoutMillis: 3000)
-            response.opaque = request.opaque
-            lastForwardMillis.store(currentTimeMillis(), ordering: .relaxed)
-            return response
-        } catch {
-            knownMaster.withLock { $0 = nil }
-            logger.warning("forwarding request \(request.code) to the master \(master) failed: \(error)")
-            return nil
+        let deadline = ContinuousClock.now + .seconds(2)
+        while let master = await currentMaster() {
+            do {
+                var response = try await nameServers.client.invoke(master, forwarded, timeoutMillis: 3000)
+                response.opaque = request.opaque
+                lastForwardMillis.store(currentTimeMillis(), ordering: .relaxed)
+                guard response.code == ResponseCode.serviceNotAvailable, ContinuousClock.now < deadline else {
+                    return response
+                }
+                knownMaster.withLock { $0 = nil }
+                try? await Task.sleep(for: .milliseconds(10))
+            } catch {
+                knownMaster.withLock { $0 = nil }
+                logger.warning("forwarding request \(request.code) to the master \(master) failed: \(error)")
+                return nil
+            }
         }
+        return nil
     }
 
-    /// The master's address (cached for a second), waiting up to 2 s for one other than this
-    /// broker to be named while leadership moves.
+    /// The master's address (cached for a second within one term of this broker's), waiting up
+    /// to 2 s for one other than this broker to be named while leadership moves.
     func currentMaster() async -> String? {
         let now = ContinuousClock.now
-        if let (address, at) = knownMaster.withLock({ $0 }), now - at < .seconds(1) { return address }
+        let term = role.current.term
+        if let known = knownMaster.withLock({ $0 }), known.term == term, now - known.at < .seconds(1) {
+            return known.address
+        }
         let deadline = now + .seconds(2)
         while ContinuousClock.now < deadline, !role.isMaster {
             if let master = await masterAddress() {
-                knownMaster.withLock { $0 = (master, ContinuousClock.now) }
+                knownMaster.withLock { $0 = (master, ContinuousClock.now, term) }
                 return master
             }
             try? await Task.sleep(for: .milliseconds(20))

@@ -173,11 +173,12 @@ public final class DLedgerServer: Sendable {
     /// Appends one entry of `bodySize` bytes as the leader. `encode` gets the byte position of the
     /// body (entry position + 48, the first record's physical offset) and returns the body; it
     /// runs under the driver's lock, so nothing else can move the position in between.
-    /// Returns the byte end of the entry: it is committed once `committed` reaches it.
-    public func append(bodySize: Int, encode: (Int64) throws -> [UInt8]) throws -> Int64 {
+    /// Returns the entry (`awaitCommit(of:timeout:)` tells what became of it); it is committed
+    /// once `committed` reaches its end.
+    public func append(bodySize: Int, encode: (Int64) throws -> [UInt8]) throws -> ReplicatedEntry {
         var outbox: [(NodeID, RemotingCommand)] = []
         var effects = Effects()
-        let end = try driver.withLock { driver throws -> Int64 in
+        let entry = try driver.withLock { driver throws -> ReplicatedEntry in
             guard driver != nil else { throw DLedgerServerError.notRunning }
             guard driver!.core.isLeader else {
                 throw DLedgerServerError.notLeader(leaderId: driver!.core.leader.map { "n\($0.value)" })
@@ -196,10 +197,11 @@ public final class DLedgerServer: Sendable {
             else {
                 throw DLedgerServerError.storage(driver!.failing ?? "the entry was not written at \(position)")
             }
-            return position + Int64(unit.entrySize)
+            return ReplicatedEntry(
+                index: unit.index, term: unit.term, position: position, end: position + Int64(unit.entrySize))
         }
         finish(outbox: outbox, effects: effects)
-        return end
+        return entry
     }
 
     /// Bytes `[offset, offset + count)` of the data files (below the written end).

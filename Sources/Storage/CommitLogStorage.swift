@@ -8,11 +8,13 @@ import NIOCore
 public protocol CommitLogStorage: Sendable {
     /// Appends the records of one put (a message, or a batch for one queue) in order: record `i`
     /// is `sizes[i]` bytes, and `encode(i, offset, &buffer)` writes it knowing its physical
-    /// offset. Returns the offsets. The DLedger log stores a put as one entry, all or nothing.
-    mutating func appendPut(sizes: [Int], encode: (Int, Int64, inout ByteBuffer) throws -> Void) throws -> [Int64]
-    /// Where a put waits for replication (the quorum commit) of its end offset; nil when the
-    /// log is not replicated and a written record counts at once.
-    var replication: OffsetWaiter? { get }
+    /// offset. Returns the offsets, and for a replicated log the entry that holds them (the
+    /// DLedger log stores a put as one entry, all or nothing).
+    mutating func appendPut(sizes: [Int], encode: (Int, Int64, inout ByteBuffer) throws -> Void) throws
+        -> AppendedPut
+    /// Where a put waits for replication (the quorum commit) of its entry; nil when the log is
+    /// not replicated and a written record counts at once.
+    var replication: (any ReplicatedLog)? { get }
     /// Bytes `[offset, offset+size)` of a stored record.
     func read(offset: Int64, size: Int) throws -> ByteBuffer
     /// The first byte not yet written / the end of the data consumers may see.
@@ -35,4 +37,16 @@ public protocol CommitLogStorage: Sendable {
     /// current one when nil), at most `maxFiles`, and only segments wholly below `limit` (what
     /// has been dispatched); returns how many went.
     mutating func deleteExpiredSegments(writtenBefore cutoffMillis: Int64?, maxFiles: Int, below limit: Int64) -> Int
+}
+
+/// Where one put's records went.
+public struct AppendedPut: Sendable, Equatable {
+    public var offsets: [Int64]
+    /// The replicated log's entry holding them; nil for a local log.
+    public var entry: ReplicatedEntry?
+
+    public init(offsets: [Int64], entry: ReplicatedEntry? = nil) {
+        self.offsets = offsets
+        self.entry = entry
+    }
 }

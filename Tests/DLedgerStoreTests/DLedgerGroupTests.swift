@@ -87,8 +87,8 @@ func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async throws ->
     static func appendAll(_ leader: DLedgerServer, count: Int, tag: UInt8) async throws -> [Int64] {
         var ends: [Int64] = []
         for i in 0..<count {
-            let end = try leader.append(bodySize: 100) { _ in [UInt8](repeating: tag &+ UInt8(i % 200), count: 100) }
-            ends.append(end)
+            let entry = try leader.append(bodySize: 100) { _ in [UInt8](repeating: tag &+ UInt8(i % 200), count: 100) }
+            ends.append(entry.end)
         }
         let result = await leader.committed.wait(for: ends.last!, timeout: .seconds(5))
         #expect(result == .reached)

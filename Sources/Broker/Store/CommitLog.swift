@@ -50,7 +50,7 @@ public struct CommitLog: CommitLogStorage {
     /// Record by record (a batch may roll to the next segment between records); the store
     /// truncates back when one fails.
     public mutating func appendPut(sizes: [Int], encode: (Int, Int64, inout ByteBuffer) throws -> Void) throws
-        -> [Int64]
+        -> AppendedPut
     {
         var offsets: [Int64] = []
         offsets.reserveCapacity(sizes.count)
@@ -62,10 +62,10 @@ public struct CommitLog: CommitLogStorage {
             try append(record, at: offset)
             offsets.append(offset)
         }
-        return offsets
+        return AppendedPut(offsets: offsets)
     }
 
-    public var replication: OffsetWaiter? { nil }
+    public var replication: (any ReplicatedLog)? { nil }
 
     public func read(offset: Int64, size: Int) throws -> ByteBuffer {
         try files.read(offset: offset, count: size)

@@ -13,11 +13,11 @@ public struct DLedgerCommitLog: CommitLogStorage {
     public init(server: DLedgerServer) { self.server = server }
 
     public mutating func appendPut(sizes: [Int], encode: (Int, Int64, inout ByteBuffer) throws -> Void) throws
-        -> [Int64]
+        -> AppendedPut
     {
         let total = sizes.reduce(0, +)
         var offsets: [Int64] = []
-        _ = try server.append(bodySize: total) { base in
+        let entry = try server.append(bodySize: total) { base in
             var body = ByteBuffer()
             body.reserveCapacity(total)
             var offset = base
@@ -28,10 +28,10 @@ public struct DLedgerCommitLog: CommitLogStorage {
             }
             return Array(body.readableBytesView)
         }
-        return offsets
+        return AppendedPut(offsets: offsets, entry: entry)
     }
 
-    public var replication: OffsetWaiter? { server.committed }
+    public var replication: (any ReplicatedLog)? { server }
 
     public func read(offset: Int64, size: Int) throws -> ByteBuffer {
         try server.read(offset: offset, count: size)

@@ -41,7 +41,8 @@ extension MessageStore {
         // Encoded outside the lock; the record itself needs its offsets, assigned under it.
         let storedProperties = messages.map { StoredMessageCodec.storedProperties($0.properties) }
         let result: PutMessageResult
-        var replication: OffsetWaiter?
+        var replication: (any ReplicatedLog)?
+        var entry: ReplicatedEntry?
         do {
             result = try state.withLock { state in
                 let startOffset = state.commitLog.maxOffset
@@ -49,6 +50,9 @@ extension MessageStore {
                 var previousOffsets: [TopicQueueKey: Int64?] = [:]
                 var appended: [AppendedMessage] = []
                 replication = state.commitLog.replication
+                if let replication, !replication.acceptsMoreWaiters {
+                    return PutMessageResult(status: .serviceNotAvailable("too many writes waiting for the quorum"))
+                }
                 do {
                     var prepared = messages
                     var sizes: [Int] = []
@@ -66,11 +70,11 @@ extension MessageStore {
                                 topicLength: prepared[position].topic.utf8.count,
                                 propertiesLength: storedProperties[position].count))
                     }
-                    _ = try state.commitLog.appendPut(sizes: sizes) { position, offset, record in
+                    entry = try state.commitLog.appendPut(sizes: sizes) { position, offset, record in
                         prepared[position].commitLogOffset = offset
                         StoredMessageCodec.encode(
                             prepared[position], storedProperties: storedProperties[position], into: &record)
-                    }
+                    }.entry
                     for (position, message) in prepared.enumerated() {
                         // A replicated log is dispatched by the reput service up to its commit point.
                         if replication == nil {
@@ -119,15 +123,15 @@ extension MessageStore {
             logger.warning("writes succeed again")
         }
         if !arrivals.isEmpty { arrivalListener(arrivals) }
-        if let replication, let last = result.appended.last {
-            // SEND_OK only once a quorum has the entry (with SYNC_FLUSH, on disk).
-            let end = last.commitLogOffset + Int64(last.size)
-            switch await replication.wait(for: end, timeout: .milliseconds(config.quorumAckTimeoutMillis)) {
-            case .reached: return result
-            case .timedOut: return PutMessageResult(status: .flushSlaveTimeout, appended: result.appended)
-            case .failed(let reason): return PutMessageResult(status: .serviceNotAvailable(reason))
-            case .full:
-                return PutMessageResult(status: .serviceNotAvailable("too many writes waiting for the quorum"))
+        if let replication, let entry {
+            // SEND_OK only once a quorum has the entry (with SYNC_FLUSH, on disk). "Not stored"
+            // only when another entry took its place: then a retry cannot store it twice.
+            switch await replication.awaitCommit(of: entry, timeout: .milliseconds(config.quorumAckTimeoutMillis)) {
+            case .committed: return result
+            case .unknown(let reason):
+                logger.debug("put at \(entry.position): outcome unknown: \(reason)")
+                return PutMessageResult(status: .flushSlaveTimeout, appended: result.appended)
+            case .lost(let reason): return PutMessageResult(status: .serviceNotAvailable(reason))
             }
         }
         if config.flushDiskType == .syncFlush, let last = result.appended.last {
