@@ -37,6 +37,8 @@ extension DLedgerServer: ReplicatedLog {
     func occupant(of entry: ReplicatedEntry) -> ReplicationOutcome {
         driver.withLock { driver in
             guard let driver else { return .unknown("the DLedger member stopped") }
+            // Still leading in the entry's term: a leader never overwrites its own entries.
+            if driver.core.isLeader, driver.core.term.value == UInt64(entry.term) { return .committed }
             do {
                 guard let unit = try driver.storage.log.indexUnit(at: entry.index) else {
                     return .unknown("entry \(entry.index) is no longer in this member's log")
