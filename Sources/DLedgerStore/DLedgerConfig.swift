@@ -21,6 +21,10 @@ public struct DLedgerConfig: Sendable {
     public var preferredLeaderId: String?
     /// Raft timing (25 ms ticks; elections after 400–800 ms of silence).
     public var tickMillis = 25
+    /// How long a former leader with puts waiting for their entries' fate waits to hear from a
+    /// new leader before answering them "unknown" (FLUSH_SLAVE_TIMEOUT): one shortest election
+    /// timeout, within which the rest of a connected group has usually elected one.
+    public var leaderlessGraceMillis = 400
 
     public init(group: String, selfId: String, peers: DLedgerPeers, storeBaseDir: String) {
         self.group = group

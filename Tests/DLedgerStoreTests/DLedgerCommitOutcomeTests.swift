@@ -7,9 +7,10 @@ import Testing
     /// The leader writes an entry no follower has, loses leadership (check-quorum) while the put
     /// waits, and is elected again with one follower back: its successor term commits the entry.
     /// Answering "not stored" at the step-down made the broker forward the put to the next master,
-    /// which stored the message twice.
+    /// which stored the message twice. (A long leaderless grace stands for a group that elects
+    /// its next leader slowly.)
     @Test func anEntryCommittedAfterItsLeaderSteppedDownIsCommitted() async throws {
-        let group = try await LocalGroup()
+        let group = try await LocalGroup(leaderlessGraceMillis: 20_000)
         #expect(try await eventually { group.leader != nil })
         let leader = try #require(group.leader)
         let leaderId = try #require(group.servers.firstIndex { $0 === leader })
@@ -41,6 +42,25 @@ import Testing
             return
         }
         #expect(reason.contains("entry \(written.index) of term \(other.term) was replaced"))
+        await group.shutdown()
+    }
+
+    /// A former leader that hears from no leader answers "unknown" after its grace, not at the
+    /// deadline: cut off from its peers, it cannot learn the entry's fate before the cut heals.
+    @Test func aFormerLeaderThatHearsFromNoLeaderAnswersUnknownAfterItsGrace() async throws {
+        let group = try await LocalGroup()
+        #expect(try await eventually { group.leader != nil })
+        let leader = try #require(group.leader)
+        for id in group.servers.indices where group.servers[id] !== leader { await group.stop(id) }
+        let entry = try leader.append(bodySize: 10) { _ in [UInt8](repeating: 3, count: 10) }
+        let began = ContinuousClock.now
+        guard case .unknown(let reason) = await leader.awaitCommit(of: entry, timeout: .seconds(20)) else {
+            Issue.record("an entry without a quorum was decided")
+            await group.shutdown()
+            return
+        }
+        #expect(reason.contains("no leader has been heard of"), "\(reason)")
+        #expect(ContinuousClock.now - began < .seconds(10), "answered only at the deadline")
         await group.shutdown()
     }
 

@@ -20,7 +20,11 @@ final class LocalGroup {
         return logger
     }()
 
-    init(syncFlush: Bool = false) async throws {
+    /// Overrides the members' `leaderlessGraceMillis`.
+    let leaderlessGraceMillis: Int?
+
+    init(syncFlush: Bool = false, leaderlessGraceMillis: Int? = nil) async throws {
+        self.leaderlessGraceMillis = leaderlessGraceMillis
         root = try temporaryDirectory()
         let ports = (0..<3).map { _ in Self.freePort() }
         peers = try DLedgerPeers(parsing: ports.enumerated().map { "n\($0)-127.0.0.1:\($1)" }.joined(separator: ";"))
@@ -33,6 +37,7 @@ final class LocalGroup {
         config.dataFileSize = 64 * 1024
         config.indexFileSize = 32 * 1024
         config.syncFlush = syncFlush
+        if let leaderlessGraceMillis { config.leaderlessGraceMillis = leaderlessGraceMillis }
         return config
     }
 

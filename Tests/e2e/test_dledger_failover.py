@@ -183,7 +183,9 @@ def test_sigterm_of_the_leader_under_load_fails_no_send(group, unique):
     assert_nothing_lost(group, sender)
 
 
-def test_mqadmin_moves_leadership_on_request(group, unique):
+def move_leadership(group):
+    """`mqadmin transferLeadership` from the master to the next member; returns the target's index
+    once the NameServer names a new master."""
     import subprocess
     from harness import BIN_DIR
     leader = group.index_of(group.wait_master())
@@ -192,6 +194,11 @@ def test_mqadmin_moves_leadership_on_request(group, unique):
                           "-b", group.name, "-i", "n%d" % target], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     group.wait_master(other_than=group.addrs[leader], timeout=10)
+    return target
+
+
+def test_mqadmin_moves_leadership_on_request(group, unique):
+    target = move_leadership(group)
     assert group.master_addr() == group.addrs[target]
 
 
@@ -202,8 +209,6 @@ def test_leadership_transfers_under_load_store_each_message_once(group, unique):
     and a put waiting for the quorum at the switch is answered by its entry's fate, never by a
     forward that could store it twice. The client's timeout outlasts the broker's quorum wait, so
     it never retries on its own: a duplicate would be the broker's."""
-    import subprocess
-    from harness import BIN_DIR
     topic = "DLMove_" + unique
     senders = [Sender(group, topic, "%s_%d" % (unique, n), timeout=5000) for n in range(3)]
     try:
@@ -211,12 +216,7 @@ def test_leadership_transfers_under_load_store_each_message_once(group, unique):
             sender.__enter__()
             sender.wait_acks(20)
         for _ in range(4):
-            leader = group.index_of(group.wait_master())
-            target = (leader + 1) % 3
-            run = subprocess.run([os.path.join(BIN_DIR, "mqadmin"), "transferLeadership", "-n", group.namesrv_addr,
-                                  "-b", group.name, "-i", "n%d" % target], capture_output=True, text=True, timeout=60)
-            assert run.returncode == 0, run.stdout + run.stderr
-            group.wait_master(other_than=group.addrs[leader], timeout=10)
+            move_leadership(group)
             for sender in senders:
                 sender.wait_acks(20)
     finally:
