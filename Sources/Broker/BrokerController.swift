@@ -308,13 +308,13 @@ public final class BrokerController: Service, RemotingRequestHandler {
             if !role.isMaster, let answer = await forwardToMaster(request) { return answer }
         }
         let response = try await serve(request, from: connection)
-        if response.code == ResponseCode.serviceNotAvailable, !role.isMaster,
-            let answer = await forwardToMaster(request)
-        {
-            // Leadership moved and the put is in no log (refused, or its entry was replaced):
-            // the master takes it. A put whose fate is open answered FLUSH_SLAVE_TIMEOUT instead.
-            return answer
-        }
+        // Leadership moved and the put is in no log (refused, or its entry was replaced): the
+        // master takes it. (A put whose fate is open answered FLUSH_SLAVE_TIMEOUT instead.) Raft
+        // may have stepped down before the live role follows: wait for the role first.
+        guard response.code == ResponseCode.serviceNotAvailable, !role.isMaster || dledger.state.role != .leader
+        else { return response }
+        await waitForRoleToSettle(dledger)
+        if !role.isMaster, let answer = await forwardToMaster(request) { return answer }
         return response
     }
 

@@ -203,33 +203,25 @@ def test_mqadmin_moves_leadership_on_request(group, unique):
 
 
 def test_leadership_transfers_under_load_store_each_message_once(group, unique):
-    """mqadmin moves leadership four times under load from three producers: no send fails and
-    each message is stored once. Writes reaching the old master are forwarded to the new one,
+    """mqadmin moves leadership five times under load: no send fails and each message is stored
+    once. Writes reaching the old master are forwarded to the new one,
     never to a master of an earlier term (a forward that refused them all for up to a second),
     and a put waiting for the quorum at the switch is answered by its entry's fate, never by a
     forward that could store it twice. The client's timeout outlasts the broker's quorum wait, so
     it never retries on its own: a duplicate would be the broker's."""
     topic = "DLMove_" + unique
-    senders = [Sender(group, topic, "%s_%d" % (unique, n), timeout=5000) for n in range(3)]
-    try:
-        for sender in senders:  # one at a time: the first send creates the topic
-            sender.__enter__()
-            sender.wait_acks(20)
-        for _ in range(4):
+    # One producer: several in one process share the C++ client's transport table, whose lock
+    # times out under contention (docs/compatibility.md).
+    with Sender(group, topic, unique, timeout=5000) as sender:
+        sender.wait_acks(20)
+        for _ in range(5):
             move_leadership(group)
-            for sender in senders:
-                sender.wait_acks(20)
-    finally:
-        for sender in senders:
-            if sender.thread.is_alive():
-                sender.__exit__()
-    failed = [entry for sender in senders for entry in sender.failed]
-    assert not failed, "%d sends failed while leadership moved: %s" % (len(failed), failed[:3])
+            sender.wait_acks(30)
+    assert not sender.failed, "%d sends failed while leadership moved: %s" % (len(sender.failed), sender.failed[:3])
     stored = read_all(group, topic)
     twice = sorted(body for body in set(stored) if stored.count(body) > 1)
     assert not twice, "%d messages stored more than once, e.g. %s" % (len(twice), twice[:5])
-    acked = set().union(*(sender.acked_bodies() for sender in senders))
-    assert acked <= set(stored), "acknowledged messages lost: %s" % sorted(acked - set(stored))[:5]
+    assert_nothing_lost(group, sender)
 
 
 def test_preferred_leader_takes_leadership_once_caught_up(unique):
