@@ -113,7 +113,11 @@ public struct RouteInfoManager: Sendable {
     {
         brokerLiveTable[brokerAddr] = nil
         guard var brokerData = brokerAddrTable[brokerName] else { return }
-        if brokerData.brokerAddrs[brokerId] == brokerAddr { brokerData.brokerAddrs[brokerId] = nil }
+        // Every id the address holds goes: a DLedger master that stepped down keeps its master
+        // entry until its successor registers, and may stop (unregistering as a slave) before.
+        for (id, address) in brokerData.brokerAddrs where address == brokerAddr {
+            brokerData.brokerAddrs[id] = nil
+        }
         if brokerData.brokerAddrs.isEmpty {
             removeBrokerGroup(brokerName)
         } else {

@@ -110,6 +110,17 @@ struct RouteInfoManagerTests {
         #expect(routes.topicRoute("B") == nil && routes.brokerLiveTable.isEmpty)
     }
 
+    /// A DLedger master that stepped down but stopped before re-registering as a slave leaves no
+    /// master entry behind when it unregisters under its slave id.
+    @Test func unregisteringRemovesEveryIdTheAddressHolds() {
+        var routes = RouteInfoManager()
+        _ = Self.register(&routes, id: 0, now: 0, term: 2)
+        _ = Self.register(&routes, id: 2, address: "127.0.0.1:20911", now: 0, term: 2)
+        routes.unregisterBroker(
+            clusterName: "DefaultCluster", brokerAddr: "127.0.0.1:10911", brokerName: "broker-a", brokerId: 1)
+        #expect(routes.brokerAddrTable["broker-a"]?.brokerAddrs == [2: "127.0.0.1:20911"])
+    }
+
     @Test func writePermissionCanBeWipedAndRestored() {
         var routes = RouteInfoManager()
         _ = Self.register(&routes, topics: ["A", "B"], now: 0)
