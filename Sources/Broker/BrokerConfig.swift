@@ -69,6 +69,16 @@ public struct BrokerConfig: Sendable {
     public var dLegerSelfId: String
     public var preferredLeaderId: String?
     public var storePathDLedgerCommitLog: String?
+    /// Master/slave HA (`brokerRole` SYNC_MASTER, ASYNC_MASTER or SLAVE).
+    public var haSendHeartbeatInterval: Int
+    public var haHousekeepingInterval: Int
+    public var haTransferBatchSize: Int
+    /// The slave's fixed master HA address; nil: learned from the NameServer registration.
+    public var haMasterAddress: String?
+    public var haSlaveFallbehindMax: Int64
+    public var syncFlushTimeout: Int
+    public var slaveReadEnable: Bool
+    public var accessMessageInMemoryMaxRatio: Int
     public var unknownKeys: [String] = []
 
     public static let defaultMessageDelayLevel = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
@@ -174,6 +184,19 @@ public struct BrokerConfig: Sendable {
         } else {
             dLegerPeers = nil
         }
+        haSendHeartbeatInterval = try reader.int("haSendHeartbeatInterval", default: 5000, range: 100...600_000)
+        haHousekeepingInterval = try reader.int("haHousekeepingInterval", default: 20_000, range: 1000...3_600_000)
+        haTransferBatchSize = try reader.int("haTransferBatchSize", default: 32 * 1024, range: 1024...16 * 1024 * 1024)
+        let haMaster = reader.string("haMasterAddress", default: "")
+        if !haMaster.isEmpty, !Self.isHostAndPort(haMaster) {
+            throw ConfigError("haMasterAddress=\(haMaster) is not host:port")
+        }
+        haMasterAddress = haMaster.isEmpty ? nil : haMaster
+        haSlaveFallbehindMax = Int64(
+            try reader.int("haSlaveFallbehindMax", default: 256 * 1024 * 1024, range: 0...(1 << 40)))
+        syncFlushTimeout = try reader.int("syncFlushTimeout", default: 5000, range: 1...600_000)
+        slaveReadEnable = try reader.bool("slaveReadEnable", default: false)
+        accessMessageInMemoryMaxRatio = try reader.int("accessMessageInMemoryMaxRatio", default: 40, range: 0...100)
         unknownKeys = reader.unknownKeys
 
         // A record must fit a segment with room for the end-of-file filler.
@@ -192,6 +215,13 @@ public struct BrokerConfig: Sendable {
         if brokerRole == .slave && brokerId == 0 && !enableDLegerCommitLog {
             throw ConfigError("brokerRole=SLAVE needs brokerId > 0")
         }
+    }
+
+    static func isHostAndPort(_ text: String) -> Bool {
+        guard let colon = text.lastIndex(of: ":"), colon != text.startIndex,
+            let port = Int(text[text.index(after: colon)...])
+        else { return false }
+        return (1...65535).contains(port)
     }
 
     static func ratio(_ reader: inout ConfigReader, _ key: String, default value: Double) throws(ConfigError) -> Double
@@ -226,6 +256,9 @@ public struct BrokerConfig: Sendable {
 
     public var brokerAddr: String { "\(brokerIP1):\(listenPort)" }
     public var haServerAddr: String { "\(brokerIP1):\(haListenPort)" }
+    /// Master/slave HA applies: fixed roles (not DLedger mode).
+    public var isClassicMaster: Bool { !enableDLegerCommitLog && brokerRole != .slave }
+    public var isClassicSlave: Bool { !enableDLegerCommitLog && brokerRole == .slave }
     public var storeHost: HostAddress { HostAddress(brokerAddr) }
 
     public var effectiveProperties: [String: String] {
@@ -261,6 +294,12 @@ public struct BrokerConfig: Sendable {
             "rejectTransactionMessage": String(rejectTransactionMessage),
             "transactionTimeOut": String(transactionTimeOut), "transactionCheckMax": String(transactionCheckMax),
             "transactionCheckInterval": String(transactionCheckInterval),
+            "haSendHeartbeatInterval": String(haSendHeartbeatInterval),
+            "haHousekeepingInterval": String(haHousekeepingInterval),
+            "haTransferBatchSize": String(haTransferBatchSize), "haMasterAddress": haMasterAddress ?? "",
+            "haSlaveFallbehindMax": String(haSlaveFallbehindMax), "syncFlushTimeout": String(syncFlushTimeout),
+            "slaveReadEnable": String(slaveReadEnable),
+            "accessMessageInMemoryMaxRatio": String(accessMessageInMemoryMaxRatio),
         ].merging(limits.properties) { own, _ in own }.merging(dLedgerProperties) { own, _ in own }
     }
 
@@ -277,6 +316,8 @@ public struct BrokerConfig: Sendable {
         config.maxHashSlotNum = maxHashSlotNum
         config.maxIndexNum = maxIndexNum
         config.commitLogScrubBytesPerSecond = commitLogScrubBytesPerSecond
+        config.syncFlushTimeoutMillis = syncFlushTimeout
+        config.accessMessageInMemoryMaxBytes = PhysicalMemory.bytes / 100 * Int64(accessMessageInMemoryMaxRatio)
         return config
     }
 

@@ -33,6 +33,9 @@ public final class BrokerController: Service, RemotingRequestHandler {
     let knownMaster = Mutex<(address: String, at: ContinuousClock.Instant, term: UInt64)?>(nil)
     let lastForwardMillis = Atomic<Int64>(0)
     let replicationTasks = Mutex<[Task<Void, Never>]>([])
+    /// Master/slave HA: the master's service (SYNC_MASTER and ASYNC_MASTER), the slave's client.
+    let haService: HAService?
+    let haClient: HAClient?
 
     public init(config: BrokerConfig, logger: Logger) throws {
         self.config = config
@@ -40,9 +43,17 @@ public final class BrokerController: Service, RemotingRequestHandler {
         let hold = PullRequestHoldService()
         pullHold = hold
         let dledger = try config.dLedgerConfig.map { try DLedgerServer(config: $0, logger: logger) }
-        store = MessageStore(config: config.storeConfig, logger: logger, replicatedLog: dledger) { keys in
+        let acknowledgements =
+            config.isClassicMaster
+            ? SlaveAcknowledgements(
+                fallBehindMax: config.haSlaveFallbehindMax, timeout: .milliseconds(config.syncFlushTimeout)) : nil
+        let store = MessageStore(
+            config: config.storeConfig, logger: logger, replicatedLog: dledger,
+            slaveAcknowledgements: config.brokerRole == .syncMaster ? acknowledgements : nil
+        ) { keys in
             hold.notify(keys)
         }
+        self.store = store
         try Directories.create(config.configDirectory)
         topics = try TopicConfigManager(config: config, logger: logger)
         subscriptionGroups = try SubscriptionGroupManager(config: config, logger: logger)
@@ -57,7 +68,18 @@ public final class BrokerController: Service, RemotingRequestHandler {
         self.role = role
         (memberStates, memberStatesInput) = AsyncStream.makeStream(
             of: DLedgerMemberState.self, bufferingPolicy: .bufferingNewest(1))
-        nameServers = NameServerRegistration(config: config, role: role, logger: logger)
+        let nameServers = NameServerRegistration(config: config, role: role, logger: logger)
+        self.nameServers = nameServers
+        haService = acknowledgements.map {
+            HAService(
+                settings: .init(config, port: config.haListenPort), store: store, acknowledgements: $0, logger: logger)
+        }
+        haClient =
+            config.isClassicSlave
+            ? HAClient(store: store, config: config, logger: logger) {
+                nameServers.namedMaster.withLock { $0?.haAddress }
+            }
+            : nil
     }
 
     var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
@@ -81,6 +103,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
             replicationTasks.withLock { $0 = tasks }
         }
         CleanService(config: config, store: store, logger: logger).run()
+        try await haService?.start()
         let server = RemotingServer(
             host: config.bindAddress, port: config.listenPort, limits: config.limits, handler: self,
             logger: logger)
@@ -95,10 +118,17 @@ public final class BrokerController: Service, RemotingRequestHandler {
 
     public func run() async throws {
         try await start()
-        await withDiscardingTaskGroup { group in
-            group.addTask { await self.runServices() }
-            try? await gracefulShutdown()
-            group.cancelAll()
+        do {
+            // A slave whose log cannot be a copy of its master's stops the broker (HAClient).
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await self.runServices() }
+                if let haClient { group.addTask { try await haClient.run() } }
+                try? await gracefulShutdown()
+                group.cancelAll()
+            }
+        } catch {
+            await shutdown()
+            throw error
         }
         await shutdown()
     }
@@ -110,6 +140,8 @@ public final class BrokerController: Service, RemotingRequestHandler {
             group.addTask { await self.store.runFlushLoop() }
             if store.replicatedLog != nil {
                 group.addTask { await Self.every(millis: 1000) { await self.mirrorMasterMetadata() } }
+            } else if config.isClassicSlave {
+                group.addTask { await Self.every(millis: 3000) { await self.mirrorMasterMetadata() } }
             }
             group.addTask {
                 await CommitLogScrubber(bytesPerSecond: self.config.commitLogScrubBytesPerSecond).run(store: self.store)
@@ -159,6 +191,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
         memberStatesInput.finish()
         pullHold.stop()
         await nameServers.unregisterAll()
+        await haService?.shutdown()
         let server = self.server.withLock { $0 }
         await server?.shutdown()
         await nameServers.shutdown()

@@ -2,6 +2,7 @@ import Common
 import Logging
 import NIOCore
 import Remoting
+import Synchronization
 
 /// REGISTER_BROKER / UNREGISTER_BROKER with every configured NameServer (`BrokerOuterAPI`).
 /// Each NameServer is independent: one being down never blocks the others.
@@ -10,6 +11,9 @@ final class NameServerRegistration: Sendable {
     let role: BrokerRoleState
     let logger: Logger
     let client: RemotingClient
+    /// A slave's master as the NameServers last named it in a registration answer: its
+    /// address and its HA address (RocketMQ's `RegisterBrokerResult`).
+    let namedMaster = Mutex<(address: String, haAddress: String)?>(nil)
 
     init(config: BrokerConfig, role: BrokerRoleState, logger: Logger) {
         self.config = config
@@ -42,6 +46,14 @@ final class NameServerRegistration: Sendable {
             if response.code != ResponseCode.success {
                 self.logger.warning(
                     "register broker to name server \(address) failed: \(response.code) \(response.remark ?? "")")
+            } else if role.brokerId != 0, let master = response.extFields["masterAddr"],
+                let ha = response.extFields["haServerAddr"], !master.isEmpty, !ha.isEmpty
+            {
+                let changed = self.namedMaster.withLock { named in
+                    defer { named = (master, ha) }
+                    return named?.haAddress != ha
+                }
+                if changed { self.logger.info("name server \(address) names the master \(master), HA address \(ha)") }
             }
         }
     }

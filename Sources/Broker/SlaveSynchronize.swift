@@ -7,8 +7,10 @@ import Remoting
 /// committed up to a second before the switch. The master is found at the NameServers.
 extension BrokerController {
     func mirrorMasterMetadata() async {
-        guard store.replicatedLog != nil, !role.isMaster, let master = await masterAddress() else { return }
+        guard store.replicatedLog != nil || config.isClassicSlave, !role.isMaster, let master = await masterAddress()
+        else { return }
         do {
+            try await handOffsetsToMaster(master)
             let topicsResponse = try await nameServers.client.invoke(
                 master, RemotingCommand.request(code: RequestCode.getAllTopicConfig), timeoutMillis: 3000)
             if topicsResponse.code == ResponseCode.success,
@@ -27,6 +29,31 @@ extension BrokerController {
             if delays.code == ResponseCode.success { schedule.mirror(try JSONValue.parse(delays.bodyBytes)) }
         } catch {
             logger.debug("mirroring the master's metadata from \(master) failed: \(error)")
+        }
+    }
+
+    /// A slave gives its master the offsets consumers committed here while it was away, before
+    /// mirroring the master's table: what they committed in the meantime is not lost.
+    func handOffsetsToMaster(_ master: String) async throws {
+        for pending in consumerOffsets.pendingForMaster() {
+            let request = RemotingCommand.request(
+                code: RequestCode.updateConsumerOffset,
+                fields: [
+                    "consumerGroup": pending.group, "topic": pending.topic, "queueId": String(pending.queueId),
+                    "commitOffset": String(pending.offset),
+                ])
+            let response = try await nameServers.client.invoke(master, request, timeoutMillis: 3000)
+            guard response.code == ResponseCode.success else {
+                logger.warning(
+                    "the master \(master) refused the offset \(pending.offset) of \(pending.group) on \(pending.topic)-\(pending.queueId): \(response.remark ?? "")"
+                )
+                continue
+            }
+            consumerOffsets.handedToMaster(
+                group: pending.group, topic: pending.topic, queueId: pending.queueId, offset: pending.offset)
+            logger.info(
+                "handed the master \(master) the offset \(pending.offset) of \(pending.group) on \(pending.topic)-\(pending.queueId), committed here while it was away"
+            )
         }
     }
 

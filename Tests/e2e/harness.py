@@ -322,3 +322,98 @@ class DLedgerGroup:
                     pass
             process.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MasterSlave:
+    """One NameServer and a master/slave pair (brokerName `broker-a`, brokerId 0 and 1), each a
+    real process with its own directory, port and HA port: RocketMQ's classic HA."""
+
+    def __init__(self, role="SYNC_MASTER", master_overrides=None, slave_overrides=None, name="broker-a"):
+        self.dir = tempfile.mkdtemp(prefix="rmq-ms-")
+        self.name = name
+        self.namesrv_port = free_port()
+        self.namesrv_addr = "127.0.0.1:%d" % self.namesrv_port
+        self.namesrv_addrs = [self.namesrv_addr]
+        ns_conf = os.path.join(self.dir, "namesrv.conf")
+        write_properties(ns_conf, {"listenPort": self.namesrv_port, "bindAddress": "127.0.0.1",
+                                   "kvConfigPath": os.path.join(self.dir, "namesrv", "kvConfig.json")})
+        self.namesrv = Process("mqnamesrv", [os.path.join(BIN_DIR, "mqnamesrv"), "-c", ns_conf],
+                               os.path.join(self.dir, "namesrv.log"))
+        self.ports = [free_port(), free_port()]
+        self.ha_ports = [free_port(), free_port()]
+        self.addrs = ["127.0.0.1:%d" % port for port in self.ports]
+        self.brokers, self.confs = [], []
+        for n, (role_n, overrides) in enumerate([(role, master_overrides), ("SLAVE", slave_overrides)]):
+            conf = os.path.join(self.dir, "broker-%d.conf" % n)
+            values = {
+                "brokerClusterName": "DefaultCluster", "brokerName": name, "brokerId": n, "brokerRole": role_n,
+                "listenPort": self.ports[n], "haListenPort": self.ha_ports[n], "namesrvAddr": self.namesrv_addr,
+                "brokerIP1": "127.0.0.1", "bindAddress": "127.0.0.1",
+                "storePathRootDir": os.path.join(self.dir, "store%d" % n),
+                "mappedFileSizeCommitLog": 1024 * 1024 + 256 * 1024, "maxMessageSize": 1024 * 1024 - 64 * 1024,
+                "defaultTopicQueueNums": 4, "haSendHeartbeatInterval": 1000,
+            }
+            values.update(overrides or {})
+            write_properties(conf, values)
+            self.confs.append(conf)
+            self.brokers.append(Process("mqbroker-%d" % n, [os.path.join(BIN_DIR, "mqbroker"), "-c", conf],
+                                        os.path.join(self.dir, "broker-%d.log" % n)))
+        self.master, self.slave = self.brokers
+
+    def start(self):
+        self.namesrv.start()
+        wait_until(lambda: can_connect(self.namesrv_port), 20, message="NameServer port")
+        for n in (0, 1):
+            self.start_broker(n)
+        self.wait_replicating()
+        return self
+
+    def start_broker(self, n):
+        self.brokers[n].start()
+        wait_until(lambda: can_connect(self.ports[n]), 30, message="broker %d port" % n)
+        wait_until(lambda: str(n) in self.broker_addrs(), 30, message="broker %d registered" % n)
+
+    def wait_replicating(self, timeout=30):
+        wait_until(lambda: self.runtime(1).get("haConnected") == "true"
+                   and self.runtime(0).get("haSlaveConnections") == "1", timeout, message="the slave connected")
+
+    def broker_addrs(self):
+        route = self.route("TBW102")
+        for data in (route or {}).get("brokerDatas", []):
+            if data["brokerName"] == self.name:
+                return data["brokerAddrs"]
+        return {}
+
+    @property
+    def broker_addr(self):
+        return self.addrs[0]
+
+    def route(self, topic, namesrv=None):
+        response = invoke(namesrv or self.namesrv_addr, 105, {"topic": topic})
+        return json.loads(response.body) if response.code == 0 else None
+
+    def runtime(self, n):
+        response = invoke(self.addrs[n], 28, {}, timeout=3)
+        return json.loads(response.body)["table"]
+
+    def commitlog_bytes(self, n, end=None):
+        """Every CommitLog byte of broker n, segments concatenated, up to `end`."""
+        directory = os.path.join(self.dir, "store%d" % n, "commitlog")
+        data = b""
+        for name in sorted(os.listdir(directory)):
+            with open(os.path.join(directory, name), "rb") as f:
+                data += f.read()
+        return data if end is None else data[:end]
+
+    def store_dir(self, n):
+        return os.path.join(self.dir, "store%d" % n)
+
+    def stop(self):
+        for broker in self.brokers:
+            broker.stop()
+        self.namesrv.stop()
+
+    def cleanup(self):
+        for process in self.brokers + [self.namesrv]:
+            process.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -9,6 +9,9 @@ public final class ConsumerOffsetManager: Sendable {
     struct State {
         var table: [String: [Int32: Int64]] = [:]
         var dirty = false
+        /// A master/slave slave: offsets consumers committed here (their master was away) that
+        /// the master has not been told yet. Mirroring keeps them until it has.
+        var forMaster: [String: [Int32: Int64]] = [:]
     }
     let state: Mutex<State>
     let file: ConfigFile
@@ -28,10 +31,35 @@ public final class ConsumerOffsetManager: Sendable {
 
     static func key(topic: String, group: String) -> String { "\(topic)@\(group)" }
 
-    public func commit(group: String, topic: String, queueId: Int32, offset: Int64) {
+    /// `keepForMaster`: committed on a slave, to be handed to the master when it is back.
+    public func commit(group: String, topic: String, queueId: Int32, offset: Int64, keepForMaster: Bool = false) {
         state.withLock { state in
-            state.table[Self.key(topic: topic, group: group), default: [:]][queueId] = offset
+            let key = Self.key(topic: topic, group: group)
+            state.table[key, default: [:]][queueId] = offset
+            if keepForMaster { state.forMaster[key, default: [:]][queueId] = offset }
             state.dirty = true
+        }
+    }
+
+    /// A slave's offsets the master has not been told yet: (group, topic, queueId, offset).
+    func pendingForMaster() -> [(group: String, topic: String, queueId: Int32, offset: Int64)] {
+        state.withLock { state in
+            state.forMaster.flatMap { key, queues in
+                let at = key.firstIndex(of: "@") ?? key.endIndex
+                let topic = String(key[..<at])
+                let group = at < key.endIndex ? String(key[key.index(after: at)...]) : ""
+                return queues.map { (group, topic, $0.key, $0.value) }
+            }
+        }
+    }
+
+    /// The master took `offset`: forget it unless a newer commit arrived meanwhile.
+    func handedToMaster(group: String, topic: String, queueId: Int32, offset: Int64) {
+        state.withLock { state in
+            let key = Self.key(topic: topic, group: group)
+            guard state.forMaster[key]?[queueId] == offset else { return }
+            state.forMaster[key]?[queueId] = nil
+            if state.forMaster[key]?.isEmpty == true { state.forMaster[key] = nil }
         }
     }
 
@@ -80,8 +108,9 @@ public final class ConsumerOffsetManager: Sendable {
         ])
     }
 
-    /// A DLedger follower takes the master's offsets (SlaveSynchronize): after a failover the
-    /// new master answers offset queries with what consumers had committed.
+    /// A DLedger follower or a slave takes the master's offsets (SlaveSynchronize): after a
+    /// failover the new master answers offset queries with what consumers had committed. Offsets
+    /// committed here that the master has not taken yet stay.
     func mirror(_ json: JSONValue) {
         var table: [String: [Int32: Int64]] = [:]
         for (key, queues) in json["offsetTable"]?.object ?? [:] {
@@ -90,6 +119,9 @@ public final class ConsumerOffsetManager: Sendable {
             }
         }
         state.withLock { state in
+            for (key, queues) in state.forMaster {
+                table[key, default: [:]].merge(queues) { _, own in own }
+            }
             guard state.table != table else { return }
             state.table = table
             state.dirty = true

@@ -113,6 +113,15 @@ struct AdminBrokerProcessor: Sendable {
             // Not in RocketMQ's table: lets a fault-injecting tool on the same machine find the process.
             "pid": .string(String(getpid())),
         ]
+        // Master/slave HA (ours): how far the slaves acknowledged; the slave's master link.
+        if let ha = broker.haService {
+            table["haSlaveConnections"] = .string(String(ha.acknowledgements.connectedSlaves))
+            table["haSlaveAckOffset"] = .string(String(ha.acknowledgements.acked.reached))
+        }
+        if let ha = broker.haClient {
+            table["haMasterAddress"] = .string(ha.masterAddress ?? "")
+            table["haConnected"] = .string(String(ha.connectedTo.withLock { $0 != nil }))
+        }
         // DLedger mode: the member's Raft role, term and indices (RocketMQ shows these too).
         for (key, value) in store.replicatedLog?.status ?? [:] { table[key] = .string(value) }
         return request.response(

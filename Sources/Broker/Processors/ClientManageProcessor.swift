@@ -99,7 +99,9 @@ struct ClientManageProcessor: Sendable {
         let topic = try request.string("topic")
         let queueId = try request.int32("queueId")
         let offset = try request.int64("commitOffset")
-        broker.consumerOffsets.commit(group: group, topic: topic, queueId: queueId, offset: offset)
+        // A slave serves consumers while its master is away; the master gets these back.
+        broker.consumerOffsets.commit(
+            group: group, topic: topic, queueId: queueId, offset: offset, keepForMaster: broker.config.isClassicSlave)
         return request.response(code: ResponseCode.success)
     }
 }

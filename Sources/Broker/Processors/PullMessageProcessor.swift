@@ -81,25 +81,38 @@ struct PullMessageProcessor: Sendable {
                 await broker.pullHold.wait(for: key, deadlineMillis: deadline) {
                     store.maxOffsetInQueue(topic, queueId) > queueOffset
                 }
-                if broker.isShuttingDown { return response(request, result, code) }
+                if broker.isShuttingDown { return response(request, result, code, group: groupConfig) }
                 continue
             }
-            return response(request, result, code)
+            return response(request, result, code, group: groupConfig)
         }
     }
 
     /// The longest a pull is held (RocketMQ clients ask for 15 to 20 s).
     static let maxSuspendMillis: Int64 = 60_000
 
-    func response(_ request: RemotingCommand, _ result: GetMessageResult, _ code: Int32) -> RemotingCommand {
+    func response(
+        _ request: RemotingCommand, _ result: GetMessageResult, _ code: Int32, group: SubscriptionGroupConfig
+    ) -> RemotingCommand {
         let fields = [
             "nextBeginOffset": String(result.nextBeginOffset), "minOffset": String(result.minOffset),
-            "maxOffset": String(result.maxOffset), "suggestWhichBrokerId": "0",
+            "maxOffset": String(result.maxOffset),
+            "suggestWhichBrokerId": String(Self.suggestedBroker(for: result, group: group, config: broker.config)),
         ]
         let remark = result.damage.map { "\(result.status.rawValue): \($0); skip to nextBeginOffset" }
         return request.response(
             code: code, remark: remark ?? result.status.rawValue, fields: fields,
             body: code == ResponseCode.success ? result.messages : nil)
+    }
+
+    /// Where the consumer should pull this queue next (RocketMQ 4.9): with `slaveReadEnable`, a
+    /// consumer reading cold data goes to the group's `whichBrokerWhenConsumeSlowly` (a slave)
+    /// and one that has caught up to the group's `brokerId` (the master); without it, the master.
+    static func suggestedBroker(for result: GetMessageResult, group: SubscriptionGroupConfig, config: BrokerConfig)
+        -> Int64
+    {
+        guard config.slaveReadEnable, !config.enableDLegerCommitLog else { return 0 }
+        return result.readsColdData ? group.whichBrokerWhenConsumeSlowly : group.brokerId
     }
 
     /// The pull decision table (Java 4.9, master).

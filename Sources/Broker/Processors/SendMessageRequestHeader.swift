@@ -51,7 +51,8 @@ extension PutMessageStatus {
         switch self {
         case .putOK: ResponseCode.success
         case .flushDiskTimeout: ResponseCode.flushDiskTimeout
-        case .flushSlaveTimeout: ResponseCode.flushSlaveTimeout
+        case .flushSlaveTimeout, .slaveAckTimeout: ResponseCode.flushSlaveTimeout
+        case .slaveNotAvailable: ResponseCode.slaveNotAvailable
         case .serviceNotAvailable: ResponseCode.serviceNotAvailable
         case .messageIllegal: ResponseCode.messageIllegal
         case .unknownError: ResponseCode.systemError
@@ -62,6 +63,8 @@ extension PutMessageStatus {
         switch self {
         case .putOK, .flushDiskTimeout: nil
         case .flushSlaveTimeout: "the DLedger quorum did not confirm the message in time; it may still be stored"
+        case .slaveAckTimeout: "the slave did not confirm the message in time; it is stored on the master"
+        case .slaveNotAvailable: "no slave is available to copy the message; it is stored on the master only"
         case .serviceNotAvailable(let why), .messageIllegal(let why), .unknownError(let why): why
         }
     }

@@ -43,6 +43,7 @@ extension MessageStore {
         let result: PutMessageResult
         var replication: (any ReplicatedLog)?
         var entry: ReplicatedEntry?
+        var writtenEnd: Int64 = 0
         do {
             result = try state.withLock { state in
                 let startOffset = state.commitLog.maxOffset
@@ -98,6 +99,7 @@ extension MessageStore {
                     }
                     throw error
                 }
+                writtenEnd = state.commitLog.maxOffset
                 arrivals = try drainDispatch(state: &state)
                 return PutMessageResult(status: .putOK, appended: appended)
             }
@@ -123,6 +125,7 @@ extension MessageStore {
             logger.warning("writes succeed again")
         }
         if !arrivals.isEmpty { arrivalListener(arrivals) }
+        if writtenEnd > 0 { self.writtenEnd.advance(to: writtenEnd) }
         if let replication, let entry {
             // SEND_OK only once a quorum has the entry (with SYNC_FLUSH, on disk). "Not stored"
             // only when another entry took its place: then a retry cannot store it twice.
@@ -142,6 +145,14 @@ extension MessageStore {
                 return commitLog.flushedOffset
             }
             if flushed != .reached { return PutMessageResult(status: .flushDiskTimeout, appended: result.appended) }
+        }
+        if let slaves = slaveAcknowledgements, let last = result.appended.last {
+            // SYNC_MASTER: SEND_OK once a slave has the message too. Either way it is stored here.
+            switch await slaves.waitForSlave(upTo: last.commitLogOffset + Int64(last.size)) {
+            case .stored: break
+            case .noSlave: return PutMessageResult(status: .slaveNotAvailable, appended: result.appended)
+            case .timedOut: return PutMessageResult(status: .slaveAckTimeout, appended: result.appended)
+            }
         }
         return result
     }

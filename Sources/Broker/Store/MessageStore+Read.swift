@@ -102,6 +102,10 @@ extension MessageStore {
             }
             result.nextBeginOffset = offset + Int64(scanned)
             if result.messageCount > 0 { result.status = .found }
+            if let last = entries.prefix(scanned).last {
+                let behind = state.commitLog.maxOffset.saturatingSubtracting(last.commitLogOffset)
+                result.readsColdData = behind > config.accessMessageInMemoryMaxBytes
+            }
             return result
         }
     }

@@ -55,11 +55,14 @@ extension MessageStore {
                 reputFrom = min(reputFrom, max(local.minOffset, state.index.indexedThrough ?? local.minOffset))
             }
             let (redispatched, skipped, _, _) = try redispatch(from: reputFrom, end: end, state: &state)
+            // A slave dispatches what its master sends from here on.
+            state.reputOffset = end
             logger.info(
                 "store recovered: CommitLog [\(local.minOffset), \(end)), \(state.consumeQueues.count) queues, \(redispatched) records re-dispatched, \(skipped) damaged records skipped"
             )
         }
         try AtomicFile.write("\(currentTimeMillis())\n", to: abortPath)
+        writtenEnd.advance(to: commitLogMaxOffset)
     }
 
     /// Opens every ConsumeQueue, cutting entries past `commitLogEnd`, and sets the next queue

@@ -29,6 +29,11 @@ public struct MessageStoreConfig: Sendable {
     public var quorumAckTimeoutMillis = 2500
     /// How fast the scrubber verifies sealed CommitLog segments; 0 turns it off.
     public var commitLogScrubBytesPerSecond = 4 * 1024 * 1024
+    /// `syncFlushTimeout`: how long a put waits for its fsync (SYNC_FLUSH) or its slave (SYNC_MASTER).
+    public var syncFlushTimeoutMillis = 5000
+    /// A pull that leaves more than this many CommitLog bytes unread behind it reads cold data:
+    /// its response suggests a slave (`accessMessageInMemoryMaxRatio` percent of the RAM).
+    public var accessMessageInMemoryMaxBytes = Int64.max
 
     public var storePathConsumeQueue: String { storePathRootDir + "/consumequeue" }
     public var storePathIndex: String { storePathRootDir + "/index" }
@@ -59,6 +64,10 @@ public final class MessageStore: Sendable {
     public let scrubProgress = CommitLogScrubber.Progress()
     /// The DLedger log in DLedger mode; nil for the local CommitLog.
     public let replicatedLog: DLedgerServer?
+    /// Where the CommitLog ends, advanced after every write: what an HA connection streams up to.
+    public let writtenEnd = OffsetWaiter()
+    /// SYNC_MASTER: where a put waits for its slave; nil otherwise.
+    let slaveAcknowledgements: SlaveAcknowledgements?
 
     struct StoreState: ~Copyable {
         var commitLog: any CommitLogStorage
@@ -74,18 +83,20 @@ public final class MessageStore: Sendable {
 
     public init(
         config: MessageStoreConfig, logger: Logger, replicatedLog: DLedgerServer? = nil,
+        slaveAcknowledgements: SlaveAcknowledgements? = nil,
         arrivalListener: @escaping @Sendable ([TopicQueueKey]) -> Void
     ) {
         self.config = config
         self.logger = logger
         self.arrivalListener = arrivalListener
         self.replicatedLog = replicatedLog
+        self.slaveAcknowledgements = slaveAcknowledgements
         let commitLog: any CommitLogStorage =
             replicatedLog.map { DLedgerCommitLog(server: $0) }
             ?? CommitLog(directory: config.storePathCommitLog, segmentSize: config.mappedFileSizeCommitLog)
         let index = IndexService(
             directory: config.storePathIndex, slotCount: config.maxHashSlotNum, entryCount: config.maxIndexNum)
         state = Mutex(StoreState(commitLog: commitLog, index: index))
-        groupCommit = GroupCommitService(logger: logger)
+        groupCommit = GroupCommitService(logger: logger, timeout: .milliseconds(config.syncFlushTimeoutMillis))
     }
 }

@@ -18,6 +18,11 @@ public enum PutMessageStatus: Sendable, Equatable {
     /// Written on the leader, but the quorum did not confirm it in time: the outcome is unknown
     /// (it may still commit). RocketMQ's FLUSH_SLAVE_TIMEOUT.
     case flushSlaveTimeout
+    /// SYNC_MASTER: stored on the master, but no slave is connected (or it is too far behind).
+    case slaveNotAvailable
+    /// SYNC_MASTER: stored on the master; the slave did not confirm it within `syncFlushTimeout`.
+    /// FLUSH_SLAVE_TIMEOUT on the wire, like the DLedger case, but here the outcome is known.
+    case slaveAckTimeout
     case serviceNotAvailable(String)
     case messageIllegal(String)
     case unknownError(String)
@@ -25,7 +30,9 @@ public enum PutMessageStatus: Sendable, Equatable {
 
 extension PutMessageStatus {
     /// The message is in the CommitLog (a flush timeout still stored it).
-    public var isStored: Bool { self == .putOK || self == .flushDiskTimeout }
+    public var isStored: Bool {
+        self == .putOK || self == .flushDiskTimeout || self == .slaveNotAvailable || self == .slaveAckTimeout
+    }
 }
 
 public struct AppendedMessage: Sendable, Equatable {
@@ -65,6 +72,9 @@ public struct GetMessageResult: Sendable {
     public var messageCount = 0
     /// What was wrong with the record at the requested offset (`messageDamaged`).
     public var damage: String?
+    /// The pull reads cold data: more than `accessMessageInMemoryMaxRatio` of the RAM of newer
+    /// CommitLog bytes lies after it (RocketMQ's `suggestPullingFromSlave`).
+    public var readsColdData = false
 }
 
 /// A record's facts needed to build its ConsumeQueue entry (`DispatchRequest`).
