@@ -34,10 +34,17 @@ final class RouteTable: Sendable {
 
     /// The master address of a broker group, from any known route.
     func masterAddress(of brokerName: String) -> String? {
+        brokerData(of: brokerName)?.masterAddress
+    }
+
+    /// Broker `brokerId` of a group, else its master, else a slave: where to pull and commit.
+    func address(of brokerName: String, preferring brokerId: Int64 = 0) -> String? {
+        brokerData(of: brokerName)?.address(preferring: brokerId)
+    }
+
+    private func brokerData(of brokerName: String) -> BrokerData? {
         routes.withLock { routes in
-            routes.values.lazy.compactMap { route in
-                route.brokerDatas.first { $0.brokerName == brokerName }?.masterAddress
-            }.first
+            routes.values.lazy.compactMap { route in route.brokerDatas.first { $0.brokerName == brokerName } }.first
         }
     }
 }

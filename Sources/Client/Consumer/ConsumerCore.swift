@@ -47,10 +47,11 @@ final class ConsumerCore: Sendable {
         self.api = api
         clientId = "127.0.0.1@\(options.instanceName)"
         let routeTable = self.routeTable
-        let masterAddress: @Sendable (String) -> String? = { routeTable.masterAddress(of: $0) }
+        // Offsets go to the master, or to a slave while the master is away (which hands them on).
+        let offsetAddress: @Sendable (String) -> String? = { routeTable.address(of: $0) }
         switch options.messageModel {
         case .clustering:
-            offsets = RemoteOffsetStore(group: group, api: api, logger: logger, masterAddress: masterAddress)
+            offsets = RemoteOffsetStore(group: group, api: api, logger: logger, address: offsetAddress)
         case .broadcasting:
             offsets = try LocalFileOffsetStore(
                 directory: options.offsetStoreDir, clientId: clientId, group: group, logger: logger)
@@ -181,7 +182,7 @@ final class ConsumerCore: Sendable {
         guard let route = routeTable.routes.withLock({ $0[topic] }) else { return [] }
         var queues: [MessageQueue] = []
         for data in route.queueDatas where Permission.isReadable(data.perm) {
-            guard route.brokerDatas.contains(where: { $0.brokerName == data.brokerName && $0.masterAddress != nil })
+            guard route.brokerDatas.contains(where: { $0.brokerName == data.brokerName && $0.address() != nil })
             else { continue }
             for queueId in 0..<data.readQueueNums {
                 queues.append(MessageQueue(topic: topic, brokerName: data.brokerName, queueId: queueId))
@@ -282,7 +283,9 @@ final class ConsumerCore: Sendable {
     }
 
     func queueOffset(_ code: Int32, _ queue: MessageQueue, timestamp: Int64? = nil) async throws -> Int64 {
-        guard let address = masterAddress(of: queue.brokerName) else { throw ClientError.noRoute(topic: queue.topic) }
+        guard let address = routeTable.address(of: queue.brokerName) else {
+            throw ClientError.noRoute(topic: queue.topic)
+        }
         var fields = ["topic": queue.topic, "queueId": String(queue.queueId)]
         if let timestamp { fields["timestamp"] = String(timestamp) }
         let response = try await api.invokeExpectingSuccess(address, .request(code: code, fields: fields))
@@ -327,7 +330,11 @@ final class ConsumerCore: Sendable {
 
     func pullOnce(_ processQueue: ProcessQueue, sink: any MessageSink) async throws {
         let queue = processQueue.queue
-        guard let address = masterAddress(of: queue.brokerName) else { throw ClientError.noRoute(topic: queue.topic) }
+        // The broker the last response suggested (a slave for a consumer reading cold data,
+        // with slaveReadEnable), else the master, else a slave while the master is away.
+        guard let address = routeTable.address(of: queue.brokerName, preferring: processQueue.suggestedBrokerId) else {
+            throw ClientError.noRoute(topic: queue.topic)
+        }
         let subscription = subscriptions.withLock { $0[queue.topic] }
         let offset = processQueue.nextPullOffset
         let commitOffset = options.messageModel == .clustering ? offsets.read(queue) ?? 0 : 0
@@ -344,6 +351,9 @@ final class ConsumerCore: Sendable {
             address, .request(code: RequestCode.pullMessage, fields: fields),
             timeoutMillis: Int64(options.brokerSuspendMaxTimeMillis) + 5000)
         let next = Int64(response.extFields["nextBeginOffset"] ?? "") ?? offset
+        if let suggested = response.extFields["suggestWhichBrokerId"].flatMap({ Int64($0) }), suggested >= 0 {
+            processQueue.suggestedBrokerId = suggested
+        }
         switch response.code {
         case ResponseCode.success:
             let expression = subscription?.expression ?? SubscriptionExpression("*")

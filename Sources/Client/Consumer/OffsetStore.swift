@@ -35,15 +35,15 @@ final class OffsetTable: Sendable {
 final class RemoteOffsetStore: OffsetStore {
     let group: String
     let api: MQClientAPI
-    let masterAddress: @Sendable (String) -> String?
+    let brokerAddress: @Sendable (String) -> String?
     let memory = OffsetTable()
     let logger: Logger
 
-    init(group: String, api: MQClientAPI, logger: Logger, masterAddress: @escaping @Sendable (String) -> String?) {
+    init(group: String, api: MQClientAPI, logger: Logger, address: @escaping @Sendable (String) -> String?) {
         self.group = group
         self.api = api
         self.logger = logger
-        self.masterAddress = masterAddress
+        self.brokerAddress = address
     }
 
     func read(_ queue: MessageQueue) -> Int64? { memory.read(queue) }
@@ -55,7 +55,7 @@ final class RemoteOffsetStore: OffsetStore {
     /// QUERY_CONSUMER_OFFSET with `setZeroIfNotFound=false`: a group without an offset gets
     /// nil, so the consumer's consume-from policy decides where it starts.
     func readFromStore(_ queue: MessageQueue) async throws -> Int64? {
-        guard let address = masterAddress(queue.brokerName) else { throw ClientError.noRoute(topic: queue.topic) }
+        guard let address = brokerAddress(queue.brokerName) else { throw ClientError.noRoute(topic: queue.topic) }
         let response = try await api.invoke(
             address,
             .request(
@@ -76,7 +76,7 @@ final class RemoteOffsetStore: OffsetStore {
 
     func persist(_ queues: [MessageQueue]) async {
         for queue in queues {
-            guard let offset = memory.read(queue), let address = masterAddress(queue.brokerName) else { continue }
+            guard let offset = memory.read(queue), let address = brokerAddress(queue.brokerName) else { continue }
             let request = RemotingCommand.request(
                 code: RequestCode.updateConsumerOffset,
                 fields: [

@@ -13,6 +13,8 @@ public final class ProcessQueue: Sendable {
         var order: Deque<Int64> = []
         var highest: Int64 = -1
         var nextPullOffset: Int64
+        /// The broker id the last pull response suggested (`suggestWhichBrokerId`).
+        var suggestedBrokerId: Int64 = 0
         var dropped = false
         var locked = false
         var lastLockMillis: Int64 = 0
@@ -33,6 +35,11 @@ public final class ProcessQueue: Sendable {
     var nextPullOffset: Int64 {
         get { state.withLock { $0.nextPullOffset } }
         set { state.withLock { $0.nextPullOffset = newValue } }
+    }
+
+    var suggestedBrokerId: Int64 {
+        get { state.withLock { $0.suggestedBrokerId } }
+        set { state.withLock { $0.suggestedBrokerId = newValue } }
     }
 
     func drop() {

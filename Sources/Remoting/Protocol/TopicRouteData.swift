@@ -46,6 +46,13 @@ public struct BrokerData: Sendable, Equatable {
 
     public var masterAddress: String? { brokerAddrs[0] }
 
+    /// Where a client pulls or commits offsets: broker `brokerId` if the route has it, else the
+    /// master, else the lowest-numbered slave (a group whose master is gone keeps serving reads,
+    /// as the stock client's `findBrokerAddressInSubscribe` falls back).
+    public func address(preferring brokerId: Int64 = 0) -> String? {
+        brokerAddrs[brokerId] ?? brokerAddrs[0] ?? brokerAddrs.min { $0.key < $1.key }?.value
+    }
+
     /// Standard JSON (quoted keys): the stock C++ client parses it, Java 4.9.4+ expects it.
     public var json: JSONValue {
         .object([
