@@ -44,19 +44,6 @@ start() {
     return 1
 }
 
-stop_pid() {
-    local pidfile=$1 pid
-    [ -f "$pidfile" ] || return 0
-    pid=$(cat "$pidfile")
-    for _ in 1 2 3 4; do
-        kill -TERM "$pid" 2>/dev/null || break
-        for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break 2; sleep 0.1; done
-    done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
-    echo "stopped $(basename "$pidfile" .pid) ($pid)"
-    rm -f "$pidfile"
-}
-
 stop() {
     for n in 0 1 2; do stop_pid "run/dledger-n$n.pid"; done
     stop_pid run/namesrv.pid

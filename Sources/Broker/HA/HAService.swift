@@ -98,13 +98,16 @@ public final class HAService: Sendable {
                             guard let offset = try reader.receive(&bytes) else { continue }
                             let masterEnd = self.store.commitLogMaxOffset
                             if !started {
+                                // The first report says where to start; it also acknowledges
+                                // what the slave holds, so a SYNC_MASTER counts it at once.
                                 started = true
-                                startInput.yield(self.startingPoint(slaveEnd: offset, masterEnd: masterEnd))
+                                let start = self.startingPoint(slaveEnd: offset, masterEnd: masterEnd)
+                                startInput.yield(start)
+                                guard case .at = start else { continue }
                             } else if offset > masterEnd {
                                 throw HAConnectionError.ackBeyondEnd(offset, masterEnd: masterEnd)
-                            } else {
-                                self.acknowledgements.acknowledged(connection: id, through: offset)
                             }
+                            self.acknowledgements.acknowledged(connection: id, through: offset)
                         }
                         throw HAConnectionError.closedByPeer
                     }
