@@ -5,7 +5,11 @@
 #   repetitions interleaved (rep 1: W1 1, 64, 256, W2 max, W2 2000; rep 2: ...), then W3 (SIGKILL
 #   of the acknowledging broker under a paced load, 3 kills) against two masters; then the same
 #   W1/W2 runs and W3 against a 3-node DLedger group from conf/dledger, with ASYNC_FLUSH
-#   (config dledger3-async) and SYNC_FLUSH (dledger3-sync).
+#   (config dledger3-async) and SYNC_FLUSH (dledger3-sync); then W1/W2 against a master/slave pair
+#   from conf/2m-2s-sync (ms-sync) and conf/2m-2s-async (ms-async), sampling the slave's
+#   replication lag during W2.
+# BENCH_CONFIGS limits the configs run (default: "single dledger3-async dledger3-sync ms-sync
+# ms-async"; single includes W3 against two masters).
 # Prints mqbench's live lines, every JSON line (also kept in $dir/results.jsonl) and a table of
 # medians.
 #   scripts/bench.sh [seconds per W1 run (30)] [repetitions (3)] [w3 seconds (20)]
@@ -47,7 +51,14 @@ start_broker() {
 }
 
 run() { "$bin/mqbench" "$@" -n "127.0.0.1:$ns_port" | tee -a "$dir/out.txt" | grep -v '^{' || true; }
+configs=" ${BENCH_CONFIGS:-single dledger3-async dledger3-sync ms-sync ms-async} "
+wanted() { [[ "$configs" == *" $1 "* ]]; }
+stop_brokers() {
+    pkill -f "$dir/$1" 2>/dev/null || true
+    while pgrep -f "$dir/$1" > /dev/null; do sleep 0.1; done
+}
 
+if wanted single; then
 start_broker broker-a
 sleep 1
 pids="$(cat "$dir/broker-a.pid"),$(cat "$dir/namesrv.pid")"
@@ -64,11 +75,8 @@ start_broker broker-b
 sleep 1
 run w3 --reps 3 --secs "$w3_secs" --config two-masters-async --server-pids "$(cat "$dir/namesrv.pid")"
 # W3 restarted brokers with new pids: stop them by their config paths.
-stop_brokers() {
-    pkill -f "$dir/$1" 2>/dev/null || true
-    while pgrep -f "$dir/$1" > /dev/null; do sleep 0.1; done
-}
 stop_brokers broker-
+fi
 
 # A 3-node DLedger group from conf/dledger on free ports, flushDiskType $1, data in $dir/$2.
 start_dledger_group() {
@@ -94,6 +102,7 @@ start_dledger_group() {
 
 for flush in ASYNC_FLUSH SYNC_FLUSH; do
     case $flush in ASYNC_FLUSH) config=dledger3-async ;; *) config=dledger3-sync ;; esac
+    wanted "$config" || continue
     start_dledger_group "$flush" "$config"
     pids="$(cat "$dir/$config-n0.pid"),$(cat "$dir/$config-n1.pid"),$(cat "$dir/$config-n2.pid"),$(cat "$dir/namesrv.pid")"
     for rep in $(seq 1 "$reps"); do
@@ -103,6 +112,43 @@ for flush in ASYNC_FLUSH SYNC_FLUSH; do
         run w2 --secs 15 --rep "$rep" --config "$config" --server-pids "$pids"
     done
     run w3 --reps 3 --secs "$w3_secs" --config "$config" --server-pids "$(cat "$dir/namesrv.pid")"
+    stop_brokers "$config-"
+done
+
+# A master and its slave from conf/2m-2s-$1 (broker-a, broker-a-s) on free ports, data in $dir/$2.
+start_master_slave() {
+    local mode=$1 stem=$2 file port
+    for file in broker-a broker-a-s; do
+        port=$(free_port)
+        sed -e "s|^listenPort=.*|listenPort=$port|" -e "s|^haListenPort=.*|haListenPort=$(free_port)|" \
+            -e "s|^namesrvAddr=.*|namesrvAddr=127.0.0.1:$ns_port|" -e "s|^brokerName=.*|brokerName=$stem|" \
+            -e "s|^storePathRootDir=.*|storePathRootDir=$dir/$stem-$file|" \
+            -e "s|^storePathCommitLog=.*|storePathCommitLog=$dir/$stem-$file/commitlog|" \
+            "conf/2m-2s-$mode/$file.properties" > "$dir/$stem-$file.conf"
+        "$bin/mqbroker" -c "$dir/$stem-$file.conf" >> "$dir/$stem-$file.log" 2>&1 &
+        echo $! > "$dir/$stem-$file.pid"
+        echo "127.0.0.1:$port" > "$dir/$stem-$file.addr"
+        wait_port "$port"
+    done
+    for _ in $(seq 1 100); do grep -q "connected to master" "$dir/$stem-broker-a-s.log" && break; sleep 0.1; done
+}
+
+for mode in sync async; do
+    config=ms-$mode
+    wanted "$config" || continue
+    start_master_slave "$mode" "$config"
+    pids="$(cat "$dir/$config-broker-a.pid"),$(cat "$dir/$config-broker-a-s.pid"),$(cat "$dir/namesrv.pid")"
+    for rep in $(seq 1 "$reps"); do
+        for window in 1 64 256; do
+            run w1 --window "$window" --secs "$secs" --rep "$rep" --config "$config" --server-pids "$pids"
+        done
+        python3 scripts/ms_lag.py "$(cat "$dir/$config-broker-a.addr")" "$(cat "$dir/$config-broker-a-s.addr")" \
+            "$config" >> "$dir/out.txt" &
+        sampler=$!
+        run w2 --secs 15 --rep "$rep" --config "$config" --server-pids "$pids"
+        kill -TERM "$sampler"
+        wait "$sampler" || true
+    done
     stop_brokers "$config-"
 done
 
@@ -119,13 +165,22 @@ for row in rows:
     if row["mode"] in ("w1", "w2"):
         groups.setdefault((row.get("config", ""), row["mode"], row["window"], str(row["rate"])), []).append(row)
 print("\nmedians of %d repetition(s)" % max((len(g) for g in groups.values()), default=0))
-print("%-15s %-4s %-6s %-5s %10s %8s %8s %9s %9s %8s %8s %8s" % (
-    "config", "mode", "window", "rate", "msgs/s", "p50 ms", "p99 ms", "consumed", "e2e p99", "broker%", "bench%", "other%"))
+print("%-15s %-4s %-6s %-5s %10s %8s %8s %9s %9s %8s %-22s %8s %8s" % (
+    "config", "mode", "window", "rate", "msgs/s", "p50 ms", "p99 ms", "consumed", "e2e p99", "broker%",
+    "per process%", "bench%", "other%"))
 for (config, mode, window, rate), group in sorted(groups.items()):
     m = lambda key: median([r.get(key) for r in group])
-    print("%-15s %-4s %-6s %-5s %10s %8s %8s %9s %9s %8s %8s %8s" % (
+    each = [median([r["server_cpu_pct_each"][i] for r in group if len(r.get("server_cpu_pct_each") or []) > i])
+            for i in range(max(len(r.get("server_cpu_pct_each") or []) for r in group))]
+    print("%-15s %-4s %-6s %-5s %10s %8s %8s %9s %9s %8s %-22s %8s %8s" % (
         config, mode, window, rate, m("msgs_per_s"), m("ack_p50_ms"), m("ack_p99_ms"), m("consume_msgs_per_s"),
-        m("e2e_p99_ms"), m("server_cpu_pct"), m("loadgen_cpu_pct"), m("other_cpu_pct")))
+        m("e2e_p99_ms"), m("server_cpu_pct"), "/".join("%g" % v for v in each), m("loadgen_cpu_pct"),
+        m("other_cpu_pct")))
+print("(per process: the --server-pids in order: brokers, then the NameServer)")
+for row in rows:
+    if row["mode"] == "ms-lag":
+        print("%s slave lag during W2: p50 %s B, p99 %s B, max %s B (%s samples)" % (
+            row["config"], row["lag_p50_bytes"], row["lag_p99_bytes"], row["lag_max_bytes"], row["samples"]))
 for row in rows:
     if row["mode"] in ("w3", "verify"):
         print("%s %s rep %s: acked %s, unavailable %s ms, longest ack gap %s ms, lost %s, duplicates %s" % (

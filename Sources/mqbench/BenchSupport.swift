@@ -47,6 +47,8 @@ struct BenchBody {
 /// CPU time of processes and of the machine, for the output's CPU fields.
 struct CPUSample {
     var processTicks: [Int32: Int64]
+    /// The server pids in the order given (`--server-pids`), for per-process figures.
+    var servers: [Int32] = []
     var ownTicks: Int64
     var machineBusy: Int64
     var machineTotal: Int64
@@ -56,8 +58,8 @@ struct CPUSample {
 
     static func take(servers: [Int32]) -> CPUSample {
         CPUSample(
-            processTicks: Dictionary(uniqueKeysWithValues: servers.map { ($0, processTicks("/proc/\($0)/stat")) }),
-            ownTicks: processTicks("/proc/self/stat"), machineBusy: machine().busy, machineTotal: machine().total,
+            processTicks: Dictionary(servers.map { ($0, processTicks("/proc/\($0)/stat")) }) { first, _ in first },
+            servers: servers, ownTicks: processTicks("/proc/self/stat"), machineBusy: machine().busy, machineTotal: machine().total,
             wallNanos: BenchClock.nanos())
     }
 
@@ -94,22 +96,24 @@ struct CPUSample {
     /// (servers, load generator, machine busy, other) in % of one core between two samples.
     static func usage(from start: CPUSample, to end: CPUSample) -> CPUUsage {
         let seconds = Double(end.wallNanos - start.wallNanos) / 1e9
-        guard seconds > 0 else { return (0, 0, 0, 0) }
+        guard seconds > 0 else { return (0, 0, 0, 0, []) }
         func percent(_ ticks: Int64) -> Double { Double(ticks) / ticksPerSecond / seconds * 100 }
         // A process that exited reads as 0 ticks: it counts nothing rather than negative.
-        let server = percent(
-            end.processTicks.reduce(0) { $0 + max(0, $1.value - (start.processTicks[$1.key] ?? $1.value)) })
+        func ticks(_ pid: Int32) -> Int64 { max(0, (end.processTicks[pid] ?? 0) - (start.processTicks[pid] ?? 0)) }
+        let server = percent(end.processTicks.keys.reduce(0) { $0 + ticks($1) })
+        let each = end.servers.map { percent(ticks($0)) }
         let loadgen = percent(end.ownTicks - start.ownTicks)
         let cores = Double(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         let totalDelta = Double(end.machineTotal - start.machineTotal)
         let busy = totalDelta > 0 ? Double(end.machineBusy - start.machineBusy) / totalDelta * cores * 100 : 0
-        return (server, loadgen, busy, max(0, busy - server - loadgen))
+        return (server, loadgen, busy, max(0, busy - server - loadgen), each)
     }
 }
 
 /// CPU use in % of one core (the machine has 100 % per core): the servers', the load
-/// generator's, the machine's busy time, and the rest (`busy - server - loadgen`).
-typealias CPUUsage = (server: Double, loadgen: Double, busy: Double, other: Double)
+/// generator's, the machine's busy time, the rest (`busy - server - loadgen`), and each server
+/// process's share in `--server-pids` order.
+typealias CPUUsage = (server: Double, loadgen: Double, busy: Double, other: Double, each: [Double])
 
 /// Nearest-rank percentile of sorted values, in ms.
 func percentileMillis(_ sortedNanos: [Int64], _ p: Double) -> Double {

@@ -142,6 +142,7 @@ final class BenchRun: Sendable {
         var all: [String: JSONValue] = [
             "peer": .string("swift-rocketmq"), "config": .string(options.config), "rep": .int(options.rep),
             "server_cpu_pct": .number(String(rounded(cpu.server, 10))),
+            "server_cpu_pct_each": .array(cpu.each.map { .number(String(rounded($0, 10))) }),
             "loadgen_cpu_pct": .number(String(rounded(cpu.loadgen, 10))),
             "machine_busy_pct": .number(String(rounded(cpu.busy, 10))),
             "other_cpu_pct": .number(String(rounded(cpu.other, 10))),
