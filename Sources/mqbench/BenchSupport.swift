@@ -59,7 +59,8 @@ struct CPUSample {
     static func take(servers: [Int32]) -> CPUSample {
         CPUSample(
             processTicks: Dictionary(servers.map { ($0, processTicks("/proc/\($0)/stat")) }) { first, _ in first },
-            servers: servers, ownTicks: processTicks("/proc/self/stat"), machineBusy: machine().busy, machineTotal: machine().total,
+            servers: servers, ownTicks: processTicks("/proc/self/stat"), machineBusy: machine().busy,
+            machineTotal: machine().total,
             wallNanos: BenchClock.nanos())
     }
 
