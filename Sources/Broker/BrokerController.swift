@@ -23,6 +23,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
     /// The live role (fixed from the config, or set by Raft in DLedger mode).
     public let role: BrokerRoleState
     let bootTimestamp = currentTimeMillis()
+    let stats = BrokerStats()
     private let server: Mutex<RemotingServer?> = Mutex(nil)
     private let shuttingDown = Atomic<Bool>(false)
     /// DLedger mode: the member states Raft reports, applied one at a time by `runRoleChanges`.
@@ -119,11 +120,13 @@ public final class BrokerController: Service, RemotingRequestHandler {
     public func run() async throws {
         try await start()
         do {
-            // A slave whose log cannot be a copy of its master's stops the broker (HAClient).
-            try await withThrowingDiscardingTaskGroup { group in
+            // Until a graceful shutdown is asked for, or a slave's log turns out not to be a copy
+            // of its master's (HAClient throws): either ends the other tasks.
+            try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await self.runServices() }
                 if let haClient { group.addTask { try await haClient.run() } }
-                try? await gracefulShutdown()
+                group.addTask { try? await gracefulShutdown() }
+                try await group.next()
                 group.cancelAll()
             }
         } catch {

@@ -1,10 +1,12 @@
 import Common
 import Remoting
 
-/// A DLedger follower mirrors the master's metadata every second (RocketMQ's
-/// `SlaveSynchronize`): topics, subscription groups, consumer offsets and delay-level offsets. A follower that
-/// becomes master then routes every topic and answers offset queries with what consumers had
-/// committed up to a second before the switch. The master is found at the NameServers.
+/// A slave mirrors the master's metadata (RocketMQ's `SlaveSynchronize`): topics, subscription
+/// groups, consumer offsets and delay-level offsets; a DLedger follower every second, a
+/// master/slave slave every 3 s. A DLedger follower that becomes master then routes every topic
+/// and answers offset queries with what consumers had committed up to a second before the
+/// switch; a master/slave slave serves consumers while its master is away. The master is found
+/// at the NameServers.
 extension BrokerController {
     func mirrorMasterMetadata() async {
         guard store.replicatedLog != nil || config.isClassicSlave, !role.isMaster, let master = await masterAddress()

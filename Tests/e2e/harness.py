@@ -417,3 +417,25 @@ class MasterSlave:
         for process in self.brokers + [self.namesrv]:
             process.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# The Swift client's examples (rocketmq-example), one JSON line per message.
+EXAMPLE = os.path.join(BIN_DIR, "rocketmq-example")
+
+
+def example(c, command, topic, group, *args, timeout=90):
+    """Runs one example command to the end; returns its JSON lines."""
+    done = subprocess.run([EXAMPLE, command, "-n", c.namesrv_addr, "-t", topic, "-g", group] + list(args),
+                          capture_output=True, text=True, timeout=timeout)
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return done.returncode, lines, done.stderr
+
+
+def start_example(c, command, topic, group, *args):
+    return subprocess.Popen([EXAMPLE, command, "-n", c.namesrv_addr, "-t", topic, "-g", group] + list(args),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc, timeout=90):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, [json.loads(line) for line in out.splitlines() if line.startswith("{")], err

@@ -12,7 +12,7 @@ import pytest
 from rocketmq.exceptions import ProducerSendSyncFailed
 
 from clients import Collector, SendStatus, message, producer, push_consumer
-from harness import MasterSlave, encode_frame, invoke, read_all, wait_until
+from harness import MasterSlave, encode_frame, example, invoke, read_all, wait_until
 
 SEND_MESSAGE = 10
 QUERY_CONSUMER_OFFSET = 14
@@ -241,3 +241,68 @@ def test_a_peer_speaking_garbage_on_the_ha_port_is_disconnected(pair):
     assert "telling the slave to stop" in log and "is negative" in log
     assert pair.master.alive()
     assert raw_send(pair.addrs[0], "TopicAfterGarbage", b"still-serving").code == 0
+
+
+@pytest.mark.parametrize("pair", [("ASYNC_MASTER", None, None)], indirect=True)
+def test_a_slave_whose_log_is_not_the_masters_stops_with_a_clear_error(pair, unique):
+    topic = "TopicMsDiverge" + unique
+    for i in range(50):
+        assert raw_send(pair.addrs[0], topic, b"old-%d" % i).code == 0
+    wait_until(lambda: ends(pair)[0] == ends(pair)[1], 10, message="the slave has the old log")
+    slave_end = ends(pair)[1]
+    # The master loses its disk and starts afresh, shorter than what the slave holds.
+    pair.slave.stop()
+    pair.master.kill()
+    shutil.rmtree(pair.store_dir(0))
+    pair.start_broker(0)
+    assert raw_send(pair.addrs[0], topic, b"new").code == 0
+    pair.slave.start()
+    wait_until(lambda: not pair.slave.alive(), 30, message="the diverged slave stops")
+    assert pair.slave.proc.returncode != 0
+    log = pair.slave.log()
+    assert "replication from" in log and "stops" in log and "diverged" in log
+    assert "has bytes this master never had" in pair.master.log()
+    # It kept its own log; nothing was appended from the new master.
+    assert len(pair.commitlog_bytes(1).rstrip(b"\0")) <= slave_end
+    assert pair.master.alive() and raw_send(pair.addrs[0], topic, b"still-serving").code == 0
+
+
+READ_FROM_SLAVE = {"slaveReadEnable": "true", "accessMessageInMemoryMaxRatio": "0"}
+
+
+@pytest.mark.parametrize("pair", [("SYNC_MASTER", READ_FROM_SLAVE, READ_FROM_SLAVE)], indirect=True)
+def test_consumers_reading_cold_data_follow_the_suggestion_to_the_slave(pair, unique):
+    topic = "TopicMsCold" + unique
+    p = producer(pair, "PG_cold" + unique)
+    bodies = [b"cold-%d" % i for i in range(300)]
+    for body in bodies:
+        assert p.send_sync(message(topic, body)).status == SendStatus.OK
+    wait_until(lambda: len(read_all(Reader(pair.addrs[1]), topic)) == len(bodies), 15,
+               message="the slave serves the topic")
+    # With accessMessageInMemoryMaxRatio=0 every read is cold: the master points at broker 1.
+    response = invoke(pair.addrs[0], 11, {
+        "consumerGroup": "CG_probe" + unique, "topic": topic, "queueId": 0, "queueOffset": "0", "maxMsgNums": 1,
+        "sysFlag": 4, "commitOffset": "0", "suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0"})
+    assert response.code == 0 and response.ext["suggestWhichBrokerId"] == "1"
+
+    def served():
+        return [int(pair.runtime(n)["msgGetTotalTodayNow"]) for n in (0, 1)]
+
+    # The stock client: at most the first pull of each queue (32 messages) comes from the master.
+    before = served()
+    consumer, collector = push_consumer(pair, "CG_cold_stock" + unique, topic)
+    try:
+        wait_until(lambda: set(bodies) <= set(collector.bodies()), 60, message="the stock consumer reads all")
+    finally:
+        consumer.shutdown()
+    after = served()
+    assert after[1] - before[1] >= len(bodies) - 4 * 32, (before, after)
+
+    # Our client follows it the same way.
+    before = after
+    code, lines, err = example(pair, "push-consume", topic, "CG_cold_swift" + unique, "--count", str(len(bodies)),
+                               "--timeout", "60", "--from-first")
+    assert code == 0, err
+    assert set(line["body"].encode() for line in lines) >= set(bodies)
+    after = served()
+    assert after[1] - before[1] >= len(bodies) - 4 * 32, (before, after)

@@ -1,34 +1,11 @@
 """The Swift client (rocketmq-example) against real processes, with the stock C++ client on the
 other side: messages cross in both directions, and transactions are decided across processes."""
-import json
-import os
-import subprocess
 import time
 
 import pytest
 
 from clients import ConsumerProcess, SendStatus, message, producer
-from harness import BIN_DIR, Cluster, wait_until
-
-EXAMPLE = os.path.join(BIN_DIR, "rocketmq-example")
-
-
-def example(c, command, topic, group, *args, timeout=90):
-    """Runs one example command to the end; returns its JSON lines."""
-    done = subprocess.run([EXAMPLE, command, "-n", c.namesrv_addr, "-t", topic, "-g", group] + list(args),
-                          capture_output=True, text=True, timeout=timeout)
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return done.returncode, lines, done.stderr
-
-
-def start_example(c, command, topic, group, *args):
-    return subprocess.Popen([EXAMPLE, command, "-n", c.namesrv_addr, "-t", topic, "-g", group] + list(args),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish(proc, timeout=90):
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, [json.loads(line) for line in out.splitlines() if line.startswith("{")], err
+from harness import Cluster, example, finish, start_example, wait_until
 
 
 def test_stock_producer_to_swift_push_consumer_with_tag_filter(cluster, unique):

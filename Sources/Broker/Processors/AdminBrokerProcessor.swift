@@ -103,6 +103,8 @@ struct AdminBrokerProcessor: Sendable {
             "commitLogMinOffset": .string(String(store.commitLogMinOffset)),
             "commitLogMaxOffset": .string(String(store.commitLogMaxOffset)),
             "bootTimestamp": .string(String(broker.bootTimestamp)),
+            "msgPutTotalTodayNow": .string(String(broker.stats.messagesPut)),
+            "msgGetTotalTodayNow": .string(String(broker.stats.messagesGot)),
             "brokerRole": .string(broker.role.current.role.rawValue),
             "brokerId": .string(String(broker.role.current.brokerId)),
             // Not in RocketMQ's table: the record checks of reads and of the scrubber.

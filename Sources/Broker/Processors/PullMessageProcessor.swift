@@ -99,6 +99,7 @@ struct PullMessageProcessor: Sendable {
             "maxOffset": String(result.maxOffset),
             "suggestWhichBrokerId": String(Self.suggestedBroker(for: result, group: group, config: broker.config)),
         ]
+        if code == ResponseCode.success { broker.stats.got(result.messageCount) }
         let remark = result.damage.map { "\(result.status.rawValue): \($0); skip to nextBeginOffset" }
         return request.response(
             code: code, remark: remark ?? result.status.rawValue, fields: fields,

@@ -113,6 +113,7 @@ struct SendMessageProcessor: Sendable {
 
         let result = await broker.store.putMessages(messages)
         var fields: [String: String] = ["MSG_REGION": "DefaultRegion", "TRACE_ON": "true"]
+        if result.status.isStored { broker.stats.put(result.appended.count) }
         if !result.appended.isEmpty {
             fields["msgId"] = result.appended.map(\.offsetMessageId).joined(separator: ",")
             fields["queueId"] = String(queueId)
