@@ -45,6 +45,7 @@ start_broker() {
     sed -e "s|^listenPort=.*|listenPort=$port|" -e "s|^brokerName=.*|brokerName=$1|" \
         -e "s|^namesrvAddr=.*|namesrvAddr=127.0.0.1:$ns_port|" \
         -e "s|^storePathRootDir=.*|storePathRootDir=$dir/store-$1|" conf/broker.conf > "$dir/$1.conf"
+    echo "haListenPort=$(free_port)" >> "$dir/$1.conf"
     "$bin/mqbroker" -c "$dir/$1.conf" >> "$dir/$1.log" 2>&1 &
     echo $! > "$dir/$1.pid"
     wait_port "$port"

@@ -38,7 +38,8 @@ final class LocalCluster {
         for name in brokerNames {
             var properties = [
                 "brokerName": name, "brokerIP1": "127.0.0.1", "bindAddress": "127.0.0.1",
-                "listenPort": String(Self.freePort()), "namesrvAddr": namesrvAddr,
+                "listenPort": String(Self.freePort()), "haListenPort": String(Self.freePort()),
+                "namesrvAddr": namesrvAddr,
                 "storePathRootDir": root + "/" + name, "mappedFileSizeCommitLog": String(8 << 20),
                 "maxMessageSize": String(1 << 20), "maxHashSlotNum": "1000", "maxIndexNum": "4000",
                 "defaultTopicQueueNums": "4",

@@ -14,7 +14,7 @@ import zlib
 import pytest
 
 from clients import ConsumerProcess, SendStatus, message, producer
-from harness import BIN_DIR, Cluster, encode_frame, invoke, read_frame, stored_records, wait_until
+from harness import BIN_DIR, Cluster, encode_frame, free_port, invoke, read_frame, stored_records, wait_until
 
 # The RSS bounds these tests assert (and docs/operations.md states): what the broker may grow
 # by, above its own size before the flood, while one connection pipelines requests it never
@@ -356,11 +356,10 @@ def test_startup_errors_name_the_path_and_the_default_store_is_logged():
         empty = os.path.join(directory, "empty.conf")
         open(empty, "w").close()
         env = dict(os.environ, HOME=home)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port, ha_port = free_port(), free_port()
         with open(empty, "w") as f:
-            f.write("listenPort=%d\nbindAddress=127.0.0.1\nnamesrvAddr=127.0.0.1:1\n" % port)
+            f.write("listenPort=%d\nhaListenPort=%d\nbindAddress=127.0.0.1\nnamesrvAddr=127.0.0.1:1\n"
+                    % (port, ha_port))
         log_path = os.path.join(directory, "broker.log")
         with open(log_path, "wb") as log:
             broker = subprocess.Popen([os.path.join(BIN_DIR, "mqbroker"), "-c", empty], stdout=log,

@@ -44,14 +44,12 @@ public final class HAService: Sendable {
     /// Binds the HA port and starts accepting slaves; returns the bound port.
     @discardableResult
     func start() async throws -> Int {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: settings.host, port: settings.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
+        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        do {
+            server = try await bind()
+        } catch {
+            throw ConfigError("cannot listen on haListenPort \(settings.host):\(settings.port): \(error)")
+        }
         let port = server.channel.localAddress?.port ?? settings.port
         logger.info("HA service listening on \(settings.host):\(port) (haListenPort)")
         let task = Task {
@@ -70,6 +68,17 @@ public final class HAService: Sendable {
         }
         serverTask.withLock { $0 = task }
         return port
+    }
+
+    private func bind() async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
+        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: settings.host, port: settings.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
     }
 
     func shutdown() async {
