@@ -12,17 +12,7 @@ files=(broker-a broker-a-s broker-b broker-b-s)
 start() {
     local mode=$1 dir="conf/2m-2s-$1"
     [ -d "$dir" ] || { echo "usage: $0 sync|async start" >&2; exit 2; }
-    source scripts/deps.sh
-    ensure_deps
-    echo "== building (release)"
-    for product in mqnamesrv mqbroker mqadmin; do swift build -c release --product "$product" >/dev/null; done
-    local bin
-    bin="$(swift build -c release --show-bin-path)"
-    mkdir -p run
-    echo "== starting mqnamesrv on 127.0.0.1:9876"
-    nohup "$bin/mqnamesrv" -c conf/namesrv.conf > run/namesrv.log 2>&1 &
-    echo $! > run/namesrv.pid
-    wait_port 9876
+    start_local_namesrv
     for file in "${files[@]}"; do
         local port
         port=$(awk -F= '$1 == "listenPort" {print $2}' "$dir/$file.properties")

@@ -1,4 +1,4 @@
-# Port helpers for the scripts (sourced).
+# Helpers for the scripts that start local clusters (sourced): ports, the NameServer, stopping.
 
 # Waits up to 10 s for 127.0.0.1:$1 to accept connections.
 wait_port() {
@@ -22,4 +22,19 @@ stop_pid() {
     kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
     echo "stopped $(basename "$pidfile" .pid) ($pid)"
     rm -f "$pidfile"
+}
+
+# Installs what is missing, builds the release tools, sets $bin to their directory and starts
+# mqnamesrv -c conf/namesrv.conf on 127.0.0.1:9876 (pid in run/namesrv.pid, log run/namesrv.log).
+start_local_namesrv() {
+    source scripts/deps.sh
+    ensure_deps
+    echo "== building (release)"
+    for product in mqnamesrv mqbroker mqadmin; do swift build -c release --product "$product" >/dev/null; done
+    bin="$(swift build -c release --show-bin-path)"
+    mkdir -p run
+    echo "== starting mqnamesrv on 127.0.0.1:9876"
+    nohup "$bin/mqnamesrv" -c conf/namesrv.conf > run/namesrv.log 2>&1 &
+    echo $! > run/namesrv.pid
+    wait_port 9876
 }

@@ -16,23 +16,20 @@ struct ReplicaStoreTests {
         return next
     }
 
+    /// A master store and a slave store, started, each in its own directory.
+    func pair(segmentSize: Int = 64 * 1024) throws -> (MessageStore, MessageStore, [TemporaryDirectory]) {
+        let directories = [TemporaryDirectory(), TemporaryDirectory()]
+        let stores = directories.map {
+            MessageStore(config: storeConfig($0.path, segmentSize: segmentSize), logger: testLogger) { _ in }
+        }
+        for store in stores { try store.start() }
+        return (stores[0], stores[1], directories)
+    }
+
     @Test func aSlaveFedInOddChunksHoldsAByteIdenticalLogAndServesEveryQueue() async throws {
-        let masterDirectory = TemporaryDirectory()
-        let slaveDirectory = TemporaryDirectory()
-        defer {
-            masterDirectory.cleanup()
-            slaveDirectory.cleanup()
-        }
         // Small segments: the log rolls (with fillers) several times.
-        let master = MessageStore(config: storeConfig(masterDirectory.path, segmentSize: 8 * 1024), logger: testLogger)
-        {
-            _ in
-        }
-        let slave = MessageStore(config: storeConfig(slaveDirectory.path, segmentSize: 8 * 1024), logger: testLogger) {
-            _ in
-        }
-        try master.start()
-        try slave.start()
+        let (master, slave, directories) = try pair(segmentSize: 8 * 1024)
+        defer { directories.forEach { $0.cleanup() } }
         for i in 0..<120 {
             let result = await master.putMessages([
                 makeMessage("T", queueId: Int32(i % 3), body: String(repeating: "m\(i)", count: 20))
@@ -57,16 +54,8 @@ struct ReplicaStoreTests {
     }
 
     @Test func bytesForAnotherOffsetAreRefusedAndBadBytesAreCutOff() async throws {
-        let masterDirectory = TemporaryDirectory()
-        let slaveDirectory = TemporaryDirectory()
-        defer {
-            masterDirectory.cleanup()
-            slaveDirectory.cleanup()
-        }
-        let master = MessageStore(config: storeConfig(masterDirectory.path), logger: testLogger) { _ in }
-        let slave = MessageStore(config: storeConfig(slaveDirectory.path), logger: testLogger) { _ in }
-        try master.start()
-        try slave.start()
+        let (master, slave, directories) = try pair()
+        defer { directories.forEach { $0.cleanup() } }
         for i in 0..<3 { _ = await master.putMessages([makeMessage("T", body: "m\(i)")]) }
         let end = try replicate(master, into: slave, chunk: 100)
         #expect(throws: ReplicaError.offsetMismatch(expected: end, received: end + 1)) {
@@ -83,16 +72,8 @@ struct ReplicaStoreTests {
     }
 
     @Test func aPartialRecordWaitsForItsRest() async throws {
-        let masterDirectory = TemporaryDirectory()
-        let slaveDirectory = TemporaryDirectory()
-        defer {
-            masterDirectory.cleanup()
-            slaveDirectory.cleanup()
-        }
-        let master = MessageStore(config: storeConfig(masterDirectory.path), logger: testLogger) { _ in }
-        let slave = MessageStore(config: storeConfig(slaveDirectory.path), logger: testLogger) { _ in }
-        try master.start()
-        try slave.start()
+        let (master, slave, directories) = try pair()
+        defer { directories.forEach { $0.cleanup() } }
         _ = await master.putMessages([makeMessage("T", body: String(repeating: "x", count: 300))])
         let first = try master.replicaChunk(from: 0, maxBytes: 50)!
         #expect(try slave.appendReplica(first, at: 0) == 50)

@@ -216,7 +216,24 @@ def read_all(c, topic, queues=4):
     return bodies
 
 
-class DLedgerGroup:
+class BrokerGroup:
+    """What a NameServer with a group of broker processes shares: `namesrv`, `brokers`, `addrs`."""
+
+    def route(self, topic, namesrv=None):
+        response = invoke(namesrv or self.namesrv_addr, 105, {"topic": topic})
+        return json.loads(response.body) if response.code == 0 else None
+
+    def runtime(self, n):
+        response = invoke(self.addrs[n], 28, {}, timeout=3)
+        return json.loads(response.body)["table"]
+
+    def stop(self):
+        for broker in self.brokers:
+            broker.stop()
+        self.namesrv.stop()
+
+
+class DLedgerGroup(BrokerGroup):
     """One NameServer and a 3-node DLedger group (conf/dledger's keys), each a real process with
     its own directory, ports and DLedger peer port. `broker_addr` is the current master."""
 
@@ -268,10 +285,6 @@ class DLedgerGroup:
         self.wait_master()
         return self
 
-    def route(self, topic, namesrv=None):
-        response = invoke(namesrv or self.namesrv_addr, 105, {"topic": topic})
-        return json.loads(response.body) if response.code == 0 else None
-
     def master_addr(self):
         """The master the NameServer names (brokerId 0), or None."""
         route = self.route("TBW102")
@@ -297,21 +310,12 @@ class DLedgerGroup:
     def leader(self):
         return self.brokers[self.index_of(self.wait_master())]
 
-    def runtime(self, n):
-        response = invoke(self.addrs[n], 28, {}, timeout=3)
-        return json.loads(response.body)["table"]
-
     def restart(self, n):
         self.brokers[n].start()
         wait_until(lambda: can_connect(self.ports[n]), 30, message="broker n%d port" % n)
 
     def data_dir(self, n):
         return os.path.join(self.dir, "node%02d" % n, "dledger-n%d" % n, "data")
-
-    def stop(self):
-        for broker in self.brokers:
-            broker.stop()
-        self.namesrv.stop()
 
     def cleanup(self):
         for process in self.brokers + [self.namesrv]:
@@ -324,7 +328,7 @@ class DLedgerGroup:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class MasterSlave:
+class MasterSlave(BrokerGroup):
     """One NameServer and a master/slave pair (brokerName `broker-a`, brokerId 0 and 1), each a
     real process with its own directory, port and HA port: RocketMQ's classic HA."""
 
@@ -388,14 +392,6 @@ class MasterSlave:
     def broker_addr(self):
         return self.addrs[0]
 
-    def route(self, topic, namesrv=None):
-        response = invoke(namesrv or self.namesrv_addr, 105, {"topic": topic})
-        return json.loads(response.body) if response.code == 0 else None
-
-    def runtime(self, n):
-        response = invoke(self.addrs[n], 28, {}, timeout=3)
-        return json.loads(response.body)["table"]
-
     def commitlog_bytes(self, n, end=None):
         """Every CommitLog byte of broker n, segments concatenated, up to `end`."""
         directory = os.path.join(self.dir, "store%d" % n, "commitlog")
@@ -407,11 +403,6 @@ class MasterSlave:
 
     def store_dir(self, n):
         return os.path.join(self.dir, "store%d" % n)
-
-    def stop(self):
-        for broker in self.brokers:
-            broker.stop()
-        self.namesrv.stop()
 
     def cleanup(self):
         for process in self.brokers + [self.namesrv]:

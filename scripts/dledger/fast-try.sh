@@ -13,19 +13,7 @@ start() {
     for conf in "${confs[@]}"; do
         [ -f "$conf" ] || { echo "missing $conf" >&2; exit 1; }
     done
-    source scripts/deps.sh
-    ensure_deps
-    echo "== building (release)"
-    swift build -c release --product mqnamesrv >/dev/null
-    swift build -c release --product mqbroker >/dev/null
-    swift build -c release --product mqadmin >/dev/null
-    local bin
-    bin="$(swift build -c release --show-bin-path)"
-    mkdir -p run
-    echo "== starting mqnamesrv on 127.0.0.1:9876"
-    nohup "$bin/mqnamesrv" -c conf/namesrv.conf > run/namesrv.log 2>&1 &
-    echo $! > run/namesrv.pid
-    wait_port 9876
+    start_local_namesrv
     for n in 0 1 2; do
         echo "== starting mqbroker n$n (RaftNode00, 127.0.0.1:${ports[$n]}, DLedger peer port $((40911 + n)))"
         nohup "$bin/mqbroker" -c "${confs[$n]}" > "run/dledger-n$n.log" 2>&1 &

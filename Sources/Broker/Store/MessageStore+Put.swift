@@ -125,7 +125,8 @@ extension MessageStore {
             logger.warning("writes succeed again")
         }
         if !arrivals.isEmpty { arrivalListener(arrivals) }
-        if writtenEnd > 0 { self.writtenEnd.advance(to: writtenEnd) }
+        // What HA connections stream (the local CommitLog only; DLedger replicates itself).
+        if replication == nil, writtenEnd > 0 { self.writtenEnd.advance(to: writtenEnd) }
         if let replication, let entry {
             // SEND_OK only once a quorum has the entry (with SYNC_FLUSH, on disk). "Not stored"
             // only when another entry took its place: then a retry cannot store it twice.
