@@ -160,7 +160,10 @@ import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 def median(values):
     values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
+    if not values:
+        return None
+    value = statistics.median(values)
+    return round(value) if abs(value) >= 100 else round(value, 3)
 groups = {}
 for row in rows:
     if row["mode"] in ("w1", "w2"):
