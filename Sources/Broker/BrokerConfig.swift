@@ -317,7 +317,10 @@ public struct BrokerConfig: Sendable {
         config.maxIndexNum = maxIndexNum
         config.commitLogScrubBytesPerSecond = commitLogScrubBytesPerSecond
         config.syncFlushTimeoutMillis = syncFlushTimeout
-        config.accessMessageInMemoryMaxBytes = PhysicalMemory.bytes / 100 * Int64(accessMessageInMemoryMaxRatio)
+        // Only a master/slave broker with slaveReadEnable suggests where to pull from.
+        if slaveReadEnable, !enableDLegerCommitLog {
+            config.accessMessageInMemoryMaxBytes = PhysicalMemory.bytes / 100 * Int64(accessMessageInMemoryMaxRatio)
+        }
         return config
     }
 

@@ -29,7 +29,7 @@ struct ReplicaStoreTests {
     @Test func aSlaveFedInOddChunksHoldsAByteIdenticalLogAndServesEveryQueue() async throws {
         // Small segments: the log rolls (with fillers) several times.
         let (master, slave, directories) = try pair(segmentSize: 8 * 1024)
-        defer { directories.forEach { $0.cleanup() } }
+        defer { for directory in directories { directory.cleanup() } }
         for i in 0..<120 {
             let result = await master.putMessages([
                 makeMessage("T", queueId: Int32(i % 3), body: String(repeating: "m\(i)", count: 20))
@@ -55,7 +55,7 @@ struct ReplicaStoreTests {
 
     @Test func bytesForAnotherOffsetAreRefusedAndBadBytesAreCutOff() async throws {
         let (master, slave, directories) = try pair()
-        defer { directories.forEach { $0.cleanup() } }
+        defer { for directory in directories { directory.cleanup() } }
         for i in 0..<3 { _ = await master.putMessages([makeMessage("T", body: "m\(i)")]) }
         let end = try replicate(master, into: slave, chunk: 100)
         #expect(throws: ReplicaError.offsetMismatch(expected: end, received: end + 1)) {
@@ -73,7 +73,7 @@ struct ReplicaStoreTests {
 
     @Test func aPartialRecordWaitsForItsRest() async throws {
         let (master, slave, directories) = try pair()
-        defer { directories.forEach { $0.cleanup() } }
+        defer { for directory in directories { directory.cleanup() } }
         _ = await master.putMessages([makeMessage("T", body: String(repeating: "x", count: 300))])
         let first = try master.replicaChunk(from: 0, maxBytes: 50)!
         #expect(try slave.appendReplica(first, at: 0) == 50)

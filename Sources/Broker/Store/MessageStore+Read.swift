@@ -102,7 +102,7 @@ extension MessageStore {
             }
             result.nextBeginOffset = offset + Int64(scanned)
             if result.messageCount > 0 { result.status = .found }
-            if let last = entries.prefix(scanned).last {
+            if config.accessMessageInMemoryMaxBytes < .max, let last = entries.prefix(scanned).last {
                 let behind = state.commitLog.maxOffset.saturatingSubtracting(last.commitLogOffset)
                 result.readsColdData = behind > config.accessMessageInMemoryMaxBytes
             }

@@ -32,7 +32,8 @@ public struct MessageStoreConfig: Sendable {
     /// `syncFlushTimeout`: how long a put waits for its fsync (SYNC_FLUSH) or its slave (SYNC_MASTER).
     public var syncFlushTimeoutMillis = 5000
     /// A pull that leaves more than this many CommitLog bytes unread behind it reads cold data:
-    /// its response suggests a slave (`accessMessageInMemoryMaxRatio` percent of the RAM).
+    /// its response suggests a slave (`accessMessageInMemoryMaxRatio` percent of the RAM); `.max`
+    /// when the broker suggests nothing (no `slaveReadEnable`, or DLedger mode).
     public var accessMessageInMemoryMaxBytes = Int64.max
 
     public var storePathConsumeQueue: String { storePathRootDir + "/consumequeue" }
