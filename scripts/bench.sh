@@ -9,7 +9,8 @@
 #   from conf/2m-2s-sync (ms-sync) and conf/2m-2s-async (ms-async), sampling the slave's
 #   replication lag during W2.
 # BENCH_CONFIGS limits the configs run (default: "single dledger3-async dledger3-sync ms-sync
-# ms-async"; single includes W3 against two masters).
+# ms-async"; single includes W3 against two masters). BENCH_SERIALIZE_TYPE=ROCKETMQ makes mqbench's
+# requests use RocketMQ's binary headers (default JSON, as the stock clients).
 # Prints mqbench's live lines, every JSON line (also kept in $dir/results.jsonl) and a table of
 # medians.
 #   scripts/bench.sh [seconds per W1 run (30)] [repetitions (3)] [w3 seconds (20)]
@@ -51,7 +52,10 @@ start_broker() {
     wait_port "$port"
 }
 
-run() { "$bin/mqbench" "$@" -n "127.0.0.1:$ns_port" | tee -a "$dir/out.txt" | grep -v '^{' || true; }
+run() {
+    "$bin/mqbench" "$@" -n "127.0.0.1:$ns_port" --serialize-type "${BENCH_SERIALIZE_TYPE:-JSON}" | tee -a "$dir/out.txt" |
+        grep -v '^{' || true
+}
 configs=" ${BENCH_CONFIGS:-single dledger3-async dledger3-sync ms-sync ms-async} "
 wanted() { [[ "$configs" == *" $1 "* ]]; }
 stop_brokers() {
@@ -169,18 +173,33 @@ for row in rows:
     if row["mode"] in ("w1", "w2"):
         groups.setdefault((row.get("config", ""), row["mode"], row["window"], str(row["rate"])), []).append(row)
 print("\nmedians of %d repetition(s)" % max((len(g) for g in groups.values()), default=0))
-print("%-15s %-4s %-6s %-5s %10s %8s %8s %9s %9s %8s %-22s %8s %8s" % (
+def us_per_msg(row, key):
+    # CPU µs per message sent: percent of one core over messages per second.
+    if not row.get("msgs_per_s") or row.get(key) is None:
+        return None
+    return row[key] * 1e4 / row["msgs_per_s"]
+print("%-15s %-4s %-6s %-5s %10s %8s %8s %9s %9s %8s %-22s %8s %8s %10s %10s" % (
     "config", "mode", "window", "rate", "msgs/s", "p50 ms", "p99 ms", "consumed", "e2e p99", "broker%",
-    "per process%", "bench%", "other%"))
+    "per process%", "bench%", "other%", "server us", "bench us"))
 for (config, mode, window, rate), group in sorted(groups.items()):
     m = lambda key: median([r.get(key) for r in group])
     each = [median([r["server_cpu_pct_each"][i] for r in group if len(r.get("server_cpu_pct_each") or []) > i])
             for i in range(max(len(r.get("server_cpu_pct_each") or []) for r in group))]
-    print("%-15s %-4s %-6s %-5s %10s %8s %8s %9s %9s %8s %-22s %8s %8s" % (
+    print("%-15s %-4s %-6s %-5s %10s %8s %8s %9s %9s %8s %-22s %8s %8s %10s %10s" % (
         config, mode, window, rate, m("msgs_per_s"), m("ack_p50_ms"), m("ack_p99_ms"), m("consume_msgs_per_s"),
         m("e2e_p99_ms"), m("server_cpu_pct"), "/".join("%g" % v for v in each), m("loadgen_cpu_pct"),
-        m("other_cpu_pct")))
-print("(per process: the --server-pids in order: brokers, then the NameServer)")
+        m("other_cpu_pct"), median([us_per_msg(r, "server_cpu_pct") for r in group]),
+        median([us_per_msg(r, "loadgen_cpu_pct") for r in group])))
+print("(per process: the --server-pids in order: brokers, then the NameServer; server us and bench us: CPU")
+print(" microseconds per message sent, all server processes together, and mqbench's)")
+# The peers' figures and our targets (../shared/docs/benchmark-workload.md, issue 14), msgs/s.
+print("\npeers and targets (W1 window 1 / 64 / 256, W2 consumed/s):")
+for line in (
+    "single-async    target >= 8,000 / 100,000 / 120,000 / 60,000   NATS R1 8,317 / 96,595 / 120,072 / 52,035",
+    "dledger3-async  target >= 6,000 / 60,000 / 100,000 / 50,000    NATS R3 2,977 / 27,111 / 35,368 / 25,327",
+    "dledger3-sync   target >= 2,000 / 25,000 / 35,000 / 25,000     RabbitMQ quorum 1,014 / 11,668 / 15,845 / 10,250",
+):
+    print("  " + line)
 for row in rows:
     if row["mode"] == "ms-lag":
         print("%s slave lag during W2: p50 %s B, p99 %s B, max %s B (%s samples)" % (

@@ -12,12 +12,13 @@ public final class MQClientAPI: Sendable {
     let router = ClientRequestRouter()
     private let nextNamesrv = Atomic<Int>(0)
 
-    public init(namesrvAddr: String, logger: Logger) {
+    /// `serializeType`: how this client's requests encode their headers.
+    public init(namesrvAddr: String, logger: Logger, serializeType: SerializeType = .json) {
         namesrvAddrs = namesrvAddr.split(separator: ";").map { String($0).trimmingCharacters() }.filter {
             !$0.isEmpty
         }
         self.logger = logger
-        remoting = RemotingClient(requestHandler: router, logger: logger)
+        remoting = RemotingClient(requestHandler: router, logger: logger, serializeType: serializeType)
     }
 
     /// Serves requests brokers send to this client (transaction checks, consumer-id changes,

@@ -19,6 +19,9 @@ public struct ProducerOptions: Sendable {
     /// How often routes are re-read from the NameServers (RocketMQ's 30 s; faster failover with ~1 s).
     public var pollNameServerIntervalMillis = 30_000
     public var heartbeatBrokerIntervalMillis = 30_000
+    /// How requests encode their headers: JSON (RocketMQ's default) or the binary ROCKETMQ form,
+    /// which brokers parse with less work.
+    public var serializeType = SerializeType.json
     /// Bodies at least this large are zlib-compressed (not batches).
     public var compressMsgBodyOverHowmuch = 4096
     public var maxMessageSize = 4 * 1024 * 1024
@@ -56,7 +59,7 @@ public final class Producer: Sendable {
         self.group = group
         self.options = options
         self.logger = logger
-        api = MQClientAPI(namesrvAddr: namesrvAddr, logger: logger)
+        api = MQClientAPI(namesrvAddr: namesrvAddr, logger: logger, serializeType: options.serializeType)
         clientId = "127.0.0.1@\(options.instanceName)"
         ids = MessageIDGenerator(ip: [127, 0, 0, 1])
         inflight = AsyncPermits(options.maxInflightAsyncSends)

@@ -331,6 +331,7 @@ struct JSONParser {
             return String(decoding: bytes[index..<end], as: UTF8.self)
         }
         var scalars: [UInt8] = []
+        scalars.reserveCapacity(end - index + 16)
         while true {
             guard index < bytes.count else { throw error("unterminated string") }
             let byte = bytes[index]
@@ -360,7 +361,8 @@ struct JSONParser {
                     if (0xDC00..<0xE000).contains(low) { code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00) }
                 }
                 let scalar = Unicode.Scalar(code) ?? "\u{FFFD}"
-                scalars.append(contentsOf: Array(String(Character(scalar)).utf8))
+                // Properties strings escape every \u0001 and \u0002: no allocation per escape.
+                UTF8.encode(scalar) { scalars.append($0) }
             default: throw error("bad escape")
             }
         }

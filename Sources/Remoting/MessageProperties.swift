@@ -8,16 +8,32 @@ public enum MessageProperties {
     /// Accepts a trailing `\x02` (C++, old Java) or none (Java 4.9); skips empty segments and
     /// segments without a `\x01`.
     public static func decode(_ text: String) -> [String: String] {
-        decode(Array(text.utf8))
+        var text = text
+        return text.withUTF8 { decode(UnsafeRawBufferPointer($0)) }
     }
 
     public static func decode<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> [String: String] {
+        bytes.withContiguousStorageIfAvailable { decode(UnsafeRawBufferPointer($0)) }
+            ?? Array(bytes).withUnsafeBytes { decode($0) }
+    }
+
+    /// One pass over the bytes: no array of segments, one string per name and value.
+    static func decode(_ bytes: UnsafeRawBufferPointer) -> [String: String] {
         var result: [String: String] = [:]
-        for segment in bytes.split(separator: propertySeparator, omittingEmptySubsequences: true) {
-            guard let separator = segment.firstIndex(of: nameValueSeparator) else { continue }
-            let name = String(decoding: segment[segment.startIndex..<separator], as: UTF8.self)
-            let value = String(decoding: segment[segment.index(after: separator)...], as: UTF8.self)
-            if !name.isEmpty { result[name] = value }
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            var separator: Int?
+            while end < bytes.count, bytes[end] != propertySeparator {
+                if separator == nil, bytes[end] == nameValueSeparator { separator = end }
+                end += 1
+            }
+            if let separator, separator > start {
+                let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<separator]), as: UTF8.self)
+                result[name] = String(
+                    decoding: UnsafeRawBufferPointer(rebasing: bytes[(separator + 1)..<end]), as: UTF8.self)
+            }
+            start = end + 1
         }
         return result
     }

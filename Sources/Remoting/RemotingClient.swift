@@ -17,6 +17,8 @@ public final class RemotingClient: Sendable {
     let writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark?
     /// The local address outgoing connections bind to (nil: the kernel picks one).
     let sourceAddress: SocketAddress?
+    /// How requests encode their headers: JSON (RocketMQ's default) or ROCKETMQ's binary form.
+    public let serializeType: SerializeType
     /// One connection per address: the connect under way, and the connection once it is open
     /// (for lookups that need no waiting).
     struct Entry {
@@ -33,8 +35,10 @@ public final class RemotingClient: Sendable {
         maxFrameLength: Int = RemotingCommand.defaultMaxFrameLength,
         requestHandler: (any RemotingRequestHandler)? = nil,
         logger: Logger, connectTimeoutMillis: Int64 = 3000, threads: Int = 1,
-        writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark? = nil, sourceAddress: SocketAddress? = nil
+        writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark? = nil, sourceAddress: SocketAddress? = nil,
+        serializeType: SerializeType = .json
     ) {
+        self.serializeType = serializeType
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.sourceAddress = sourceAddress
         self.writeBufferWaterMark = writeBufferWaterMark
@@ -118,8 +122,10 @@ public final class RemotingClient: Sendable {
                 ).map { handler in handlerBox.withLockedValue { $0 = handler } }
             }
             .connect(host: host, port: port)
-            .map { [swept] channel in
-                let connection = handlerBox.withLockedValue { $0! }.connection(for: channel)
+            .map { [swept, serializeType] channel in
+                var opened = handlerBox.withLockedValue { $0! }.connection(for: channel)
+                opened.requestSerializeType = serializeType
+                let connection = opened
                 let inflight = connection.inflight
                 inflight.swept.store(true, ordering: .relaxed)
                 swept.withLockedValue { $0[ObjectIdentifier(inflight)] = inflight }

@@ -102,6 +102,8 @@ extension RemotingCommand {
         else { throw .badBinaryHeader("extFields length") }
         var ext = header.readSlice(length: Int(extLength))!
         var extFields: [String: String] = [:]
+        // Each entry takes at least 6 bytes.
+        extFields.reserveCapacity(min(64, ext.readableBytes / 6))
         while ext.readableBytes > 0 {
             guard let keyLength = ext.readInteger(as: Int16.self), keyLength >= 0, keyLength <= ext.readableBytes,
                 let key = ext.readString(length: Int(keyLength)), let valueLength = ext.readInteger(as: Int32.self),
@@ -120,20 +122,24 @@ extension RemotingCommand {
         out.writeInteger(Int16(truncatingIfNeeded: version))
         out.writeInteger(opaque)
         out.writeInteger(flag)
-        let remarkBytes = Array((remark ?? "").utf8)
-        out.writeInteger(Int32(remarkBytes.count))
-        out.writeBytes(remarkBytes)
-        var ext = ByteBuffer()
-        for key in extFields.keys.sorted() {
-            let keyBytes = Array(key.utf8)
-            let valueBytes = Array(extFields[key]!.utf8)
-            ext.writeInteger(Int16(keyBytes.count))
-            ext.writeBytes(keyBytes)
-            ext.writeInteger(Int32(valueBytes.count))
-            ext.writeBytes(valueBytes)
+        Self.writeLengthPrefixed(remark ?? "", as: Int32.self, into: &out)
+        // Entries in any order (Java writes its HashMap's); each length is patched in after its text.
+        let extStart = out.writerIndex
+        out.writeInteger(Int32(0))
+        for (key, value) in extFields {
+            Self.writeLengthPrefixed(key, as: Int16.self, into: &out)
+            Self.writeLengthPrefixed(value, as: Int32.self, into: &out)
         }
-        out.writeInteger(Int32(ext.readableBytes))
-        out.writeBuffer(&ext)
+        out.setInteger(Int32(out.writerIndex - extStart - 4), at: extStart)
+    }
+
+    private static func writeLengthPrefixed<Length: FixedWidthInteger>(
+        _ text: String, as: Length.Type, into out: inout ByteBuffer
+    ) {
+        let lengthAt = out.writerIndex
+        out.writeInteger(Length(0))
+        let written = out.writeString(text)
+        out.setInteger(Length(truncatingIfNeeded: written), at: lengthAt)
     }
 }
 

@@ -1,9 +1,22 @@
 import Common
 import NIOCore
 
+/// How a frame's header is encoded: RocketMQ's JSON (the default everywhere) or its compact
+/// binary form (`ROCKETMQ`), which a client may choose for its requests.
 public enum SerializeType: UInt8, Sendable {
     case json = 0
     case rocketmq = 1
+
+    /// `JSON` or `ROCKETMQ`, as RocketMQ spells them (any case).
+    public init?(name: String) {
+        switch name.uppercased() {
+        case "JSON": self = .json
+        case "ROCKETMQ": self = .rocketmq
+        default: return nil
+        }
+    }
+
+    public var name: String { self == .json ? "JSON" : "ROCKETMQ" }
 }
 
 /// One remoting frame: a request or a response (`RemotingCommand` in RocketMQ).

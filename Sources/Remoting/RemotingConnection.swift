@@ -41,9 +41,22 @@ public struct RemotingConnection: Sendable, Hashable, CustomStringConvertible {
     public let channel: any Channel
     /// `ip:port` of the peer.
     public let remoteAddress: String
+    /// The peer as stored in BORNHOST (parsed once per connection, not per message).
+    public let remoteHost: HostAddress
     let inflight: InflightRequests
+    /// How this side's requests encode their headers (a client's choice; responses always
+    /// answer in their request's type).
+    public internal(set) var requestSerializeType = SerializeType.json
 
     public var description: String { "\(remoteAddress)#\(id)" }
+
+    init(id: UInt64, channel: any Channel, remoteAddress: String, inflight: InflightRequests) {
+        self.id = id
+        self.channel = channel
+        self.remoteAddress = remoteAddress
+        self.remoteHost = HostAddress(remoteAddress)
+        self.inflight = inflight
+    }
 
     public static func == (lhs: RemotingConnection, rhs: RemotingConnection) -> Bool { lhs.id == rhs.id }
     public func hash(into hasher: inout Hasher) { hasher.combine(id) }
@@ -58,6 +71,7 @@ public struct RemotingConnection: Sendable, Hashable, CustomStringConvertible {
         var request = request
         request.opaque = OpaqueGenerator.next()
         request.flag |= RemotingCommand.onewayFlag
+        request.serializeType = requestSerializeType
         send(request)
     }
 
@@ -86,6 +100,7 @@ public struct RemotingConnection: Sendable, Hashable, CustomStringConvertible {
     ) {
         var request = request
         request.opaque = OpaqueGenerator.next()
+        request.serializeType = requestSerializeType
         let promise = channel.eventLoop.makePromise(of: RemotingCommand.self)
         let opaque = request.opaque
         let address = remoteAddress

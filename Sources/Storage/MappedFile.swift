@@ -55,20 +55,20 @@ public final class MappedFile: Sendable {
 
     /// Appends at the write position. Caller serializes appends.
     public func append(_ bytes: ByteBuffer) throws {
+        try bytes.withUnsafeReadableBytes { try append($0) }
+    }
+
+    /// Appends at the write position. Caller serializes appends.
+    public func append(_ bytes: UnsafeRawBufferPointer) throws {
         let position = wrotePosition
-        precondition(
-            position + bytes.readableBytes <= fileSize,
-            "append of \(bytes.readableBytes) at \(position) overflows \(path)")
+        precondition(position + bytes.count <= fileSize, "append of \(bytes.count) at \(position) overflows \(path)")
         do {
-            let written =
-                try bytes.readableBytesView.withContiguousStorageIfAvailable { pointer in
-                    try fd.writeAll(toAbsoluteOffset: Int64(position), UnsafeRawBufferPointer(pointer))
-                } ?? fd.writeAll(toAbsoluteOffset: Int64(position), Array(bytes.readableBytesView))
-            precondition(written == bytes.readableBytes)
+            let written = try fd.writeAll(toAbsoluteOffset: Int64(position), bytes)
+            precondition(written == bytes.count)
         } catch let error as Errno {
             throw StoreError.io(path: path, offset: fileFromOffset + Int64(position), errno: error.rawValue)
         }
-        wrote.store(position + bytes.readableBytes, ordering: .releasing)
+        wrote.store(position + bytes.count, ordering: .releasing)
     }
 
     /// Reads `count` bytes at `position` (relative to the file start).

@@ -29,10 +29,16 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Label for the JSON line's `config`.") var config: String = "single-async"
     @Option(help: "Repetition number for the JSON line.") var rep: Int = 1
     @Option(help: "Server process ids to account CPU for (comma separated).") var serverPids: String = ""
+    @Option(help: "How the clients' requests encode their headers: JSON or ROCKETMQ.")
+    var serializeType: SerializeType = .json
     @Flag(help: "Measure at once: skip the quiet-machine wait and the re-runs of contended runs.")
     var noQuietWait = false
 
     var pids: [Int32] { serverPids.split(separator: ",").compactMap { Int32($0) } }
+}
+
+extension SerializeType: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
 }
 
 /// What the runs share: a producer on a one-queue topic, windowed pacing and the JSON line.
@@ -56,6 +62,7 @@ final class BenchRun: Sendable {
         producerOptions.maxInflightAsyncSends = window
         producerOptions.sendMsgTimeoutMillis = sendTimeoutMillis
         producerOptions.pollNameServerIntervalMillis = 1000
+        producerOptions.serializeType = options.serializeType
         producer = Producer(
             group: "PG_MQBENCH", namesrvAddr: options.namesrvAddr, options: producerOptions, logger: logger)
         admin = MQAdmin(api: MQClientAPI(namesrvAddr: options.namesrvAddr, logger: logger))
@@ -141,6 +148,7 @@ final class BenchRun: Sendable {
     func jsonLine(_ fields: [String: JSONValue], cpu: CPUUsage) -> String {
         var all: [String: JSONValue] = [
             "peer": .string("swift-rocketmq"), "config": .string(options.config), "rep": .int(options.rep),
+            "serialize_type": .string(options.serializeType.name),
             "server_cpu_pct": .number(String(rounded(cpu.server, 10))),
             "server_cpu_pct_each": .array(cpu.each.map { .number(String(rounded($0, 10))) }),
             "loadgen_cpu_pct": .number(String(rounded(cpu.loadgen, 10))),
@@ -225,6 +233,7 @@ struct W2: AsyncParsableCommand {
         // A clustering push consumer of a fresh group, subscribed before the first send: it starts
         // at the end of the (append-only) log and long-polls, with the default offset commits.
         var consumerOptions = ConsumerOptions()
+        consumerOptions.serializeType = options.serializeType
         consumerOptions.consumeFromWhere = .lastOffset
         consumerOptions.pollNameServerIntervalMillis = 1000
         let consumer = try PushConsumer(

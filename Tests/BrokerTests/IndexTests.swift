@@ -13,13 +13,26 @@ struct IndexTests {
         for i in 0..<40 {
             #expect(
                 try file.put(
-                    key: "T#k\(i % 10)", phyOffset: Int64(i * 100), storeTimestamp: 1_000_000 + Int64(i) * 1000))
+                    hash: IndexFile.keyHash(topic: "T", key: "k\(i % 10)"), phyOffset: Int64(i * 100),
+                    storeTimestamp: 1_000_000 + Int64(i) * 1000))
         }
         #expect(file.select(key: "T#k3", beginMillis: 0, endMillis: .max, maxCount: 10) == [3300, 2300, 1300, 300])
         #expect(file.select(key: "T#k3", beginMillis: 1_020_000, endMillis: .max, maxCount: 10) == [3300, 2300])
         #expect(file.select(key: "T#k3", beginMillis: 0, endMillis: .max, maxCount: 1) == [3300])
         #expect(file.select(key: "T#none", beginMillis: 0, endMillis: .max, maxCount: 10).isEmpty)
         #expect(file.beginPhyOffset == 0 && file.endPhyOffset == 3900 && file.indexCount == 41)
+    }
+
+    /// The store hashes `topic` and `key` as if joined by `#` (RocketMQ's index key), without
+    /// joining them; queries hash the joined string.
+    @Test func topicAndKeyHashAsTheirJoinedString() {
+        for (topic, key) in [
+            ("T", "k"), ("TopicTest", "ORDER-0001"), ("话题", "ключ 🔑"), ("", ""),
+            ("t", String(repeating: "z", count: 300)),
+        ] {
+            #expect(IndexFile.keyHash(topic: topic, key: key[...]) == IndexFile.keyHash(topic + "#" + key))
+        }
+        #expect(IndexFile.keyHash("TopicTest#ORDER-0001") >= 0)
     }
 
     @Test func indexFileReservesSpaceAsEntriesGrowAndAcrossReopening() throws {
@@ -30,12 +43,13 @@ struct IndexTests {
         do {
             let file = try IndexFile(path: path, slotCount: 1000, entryCount: count + 10)
             for i in 0..<count / 2 {
-                #expect(try file.put(key: "T#k\(i)", phyOffset: Int64(i), storeTimestamp: 1_000_000))
+                #expect(
+                    try file.put(hash: IndexFile.keyHash("T#k\(i)"), phyOffset: Int64(i), storeTimestamp: 1_000_000))
             }
         }
         let file = try IndexFile(path: path, slotCount: 1000, entryCount: count + 10)
         for i in count / 2..<count {
-            #expect(try file.put(key: "T#k\(i)", phyOffset: Int64(i), storeTimestamp: 1_000_000))
+            #expect(try file.put(hash: IndexFile.keyHash("T#k\(i)"), phyOffset: Int64(i), storeTimestamp: 1_000_000))
         }
         try file.flush()
         for i in stride(from: 0, to: count, by: 9973) {

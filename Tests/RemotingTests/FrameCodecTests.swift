@@ -167,9 +167,29 @@ struct FrameCodecTests {
 }
 
 /// `RemotingCommand` compared by its wire content, for the NIO decoder verifier.
+/// A command's fields, compared as values (header fields are encoded in no fixed order).
 struct RemotingCommandEquatable: Equatable {
-    var bytes: [UInt8]
-    init(_ command: RemotingCommand) { bytes = command.frameBytes() }
+    var code: Int32
+    var language: String
+    var version: Int32
+    var opaque: Int32
+    var flag: Int32
+    var remark: String?
+    var extFields: [String: String]
+    var body: [UInt8]
+    var serializeType: SerializeType
+
+    init(_ command: RemotingCommand) {
+        code = command.code
+        language = command.language
+        version = command.version
+        opaque = command.opaque
+        flag = command.flag
+        remark = command.remark
+        extFields = command.extFields
+        body = command.bodyBytes
+        serializeType = command.serializeType
+    }
 }
 
 struct RemotingEquatableDecoder: ByteToMessageDecoder {

@@ -135,7 +135,7 @@ struct SendMessageProcessor: Sendable {
         message.properties = properties
         message.properties[MessageConst.cluster] = broker.config.brokerClusterName
         message.bornTimestamp = header.bornTimestamp
-        message.bornHost = HostAddress(connection.remoteAddress)
+        message.bornHost = connection.remoteHost
         message.storeTimestamp = currentTimeMillis()
         message.reconsumeTimes = header.reconsumeTimes
         return message

@@ -20,6 +20,16 @@ public struct ConsumeQueueEntry: Sendable, Equatable {
         buffer.writeInteger(tagsCode)
     }
 
+    /// The entry's 20 bytes, big-endian, on the stack (no allocation per dispatched message).
+    func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try withUnsafeTemporaryAllocation(byteCount: Self.size, alignment: 8) { bytes in
+            bytes.storeBytes(of: commitLogOffset.bigEndian, toByteOffset: 0, as: Int64.self)
+            bytes.storeBytes(of: messageSize.bigEndian, toByteOffset: 8, as: Int32.self)
+            bytes.storeBytes(of: tagsCode.bigEndian, toByteOffset: 12, as: Int64.self)
+            return try body(UnsafeRawBufferPointer(bytes))
+        }
+    }
+
     static func read(from buffer: inout ByteBuffer) -> ConsumeQueueEntry? {
         guard let offset = buffer.readInteger(as: Int64.self), let size = buffer.readInteger(as: Int32.self),
             let tags = buffer.readInteger(as: Int64.self)
@@ -69,9 +79,7 @@ public struct ConsumeQueue: Sendable {
             try file.append(zeros)
             minOffset = queueOffset
         }
-        var buffer = ByteBuffer()
-        entry.write(into: &buffer)
-        try file.append(buffer)
+        try entry.withBytes { try file.append($0) }
         maxPhysicalOffset = max(maxPhysicalOffset, entry.commitLogOffset + Int64(entry.messageSize))
     }
 

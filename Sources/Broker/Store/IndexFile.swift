@@ -100,17 +100,26 @@ final class IndexFile {
 
     /// Java `String.hashCode` of the key, made non-negative as RocketMQ does.
     static func keyHash(_ key: String) -> Int32 {
-        let hash = Int32(truncatingIfNeeded: TagHash.code(key))
-        return hash == Int32.min ? 0 : abs(hash)
+        nonNegative(Int32(truncatingIfNeeded: TagHash.code(key)))
     }
 
-    /// Adds `key` → `phyOffset`; false when the file is full.
-    func put(key: String, phyOffset: Int64, storeTimestamp: Int64) throws -> Bool {
+    /// `keyHash(topic + "#" + key)` without building that string (the hash folds left to right).
+    static func keyHash(topic: String, key: Substring) -> Int32 {
+        var hash: Int32 = 0
+        for unit in topic.utf16 { hash = hash &* 31 &+ Int32(unit) }
+        hash = hash &* 31 &+ Int32(UInt8(ascii: "#"))
+        for unit in key.utf16 { hash = hash &* 31 &+ Int32(unit) }
+        return nonNegative(hash)
+    }
+
+    private static func nonNegative(_ hash: Int32) -> Int32 { hash == Int32.min ? 0 : abs(hash) }
+
+    /// Adds an entry for the key whose `keyHash` is `hash` → `phyOffset`; false when the file is full.
+    func put(hash: Int32, phyOffset: Int64, storeTimestamp: Int64) throws -> Bool {
         guard !isFull else { return false }
         let number = indexCount
         let entryOffset = entryOffset(of: Int(number))
         try reserve(through: entryOffset + Self.entrySize)
-        let hash = Self.keyHash(key)
         let slotOffset = Self.headerSize + Int(hash) % slotCount * 4
         let previous = load(slotOffset, as: Int32.self)
         if number == 1 {

@@ -42,18 +42,21 @@ struct IndexService {
     mutating func build(_ request: DispatchRequest) throws {
         if MessageSysFlag.transactionValue(request.sysFlag) == MessageSysFlag.transactionRollbackType { return }
         if let through = indexedThrough, request.commitLogOffset <= through { return }  // re-dispatch after recovery
-        var keys: [String] = []
-        if let unique = request.uniqueKey, !unique.isEmpty { keys.append(unique) }
-        keys += (request.keys ?? "").split(separator: " ").map(String.init)
-        for key in keys {
+        // Each key is indexed as `topic#key`; the unique key first, then the space-separated keys.
+        if let unique = request.uniqueKey, !unique.isEmpty {
             try put(
-                key: request.topic + "#" + key, phyOffset: request.commitLogOffset,
+                hash: IndexFile.keyHash(topic: request.topic, key: unique[...]), phyOffset: request.commitLogOffset,
+                storeTimestamp: request.storeTimestamp)
+        }
+        for key in (request.keys ?? "").split(separator: " ") {
+            try put(
+                hash: IndexFile.keyHash(topic: request.topic, key: key), phyOffset: request.commitLogOffset,
                 storeTimestamp: request.storeTimestamp)
         }
     }
 
-    private mutating func put(key: String, phyOffset: Int64, storeTimestamp: Int64) throws {
-        if let last = files.last, try last.put(key: key, phyOffset: phyOffset, storeTimestamp: storeTimestamp) {
+    private mutating func put(hash: Int32, phyOffset: Int64, storeTimestamp: Int64) throws {
+        if let last = files.last, try last.put(hash: hash, phyOffset: phyOffset, storeTimestamp: storeTimestamp) {
             return
         }
         var name = Self.fileName(millis: currentTimeMillis())
@@ -62,7 +65,7 @@ struct IndexService {
         }
         let file = try IndexFile(path: directory + "/" + name, slotCount: slotCount, entryCount: entryCount)
         files.append(file)
-        let stored = try file.put(key: key, phyOffset: phyOffset, storeTimestamp: storeTimestamp)
+        let stored = try file.put(hash: hash, phyOffset: phyOffset, storeTimestamp: storeTimestamp)
         precondition(stored, "a new index file is full")
     }
 

@@ -43,7 +43,7 @@ final class ConsumerCore: Sendable {
         self.options = options
         self.consumeType = consumeType
         self.logger = logger
-        let api = MQClientAPI(namesrvAddr: namesrvAddr, logger: logger)
+        let api = MQClientAPI(namesrvAddr: namesrvAddr, logger: logger, serializeType: options.serializeType)
         self.api = api
         clientId = "127.0.0.1@\(options.instanceName)"
         let routeTable = self.routeTable

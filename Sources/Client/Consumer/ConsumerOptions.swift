@@ -54,6 +54,8 @@ public struct ConsumerOptions: Sendable {
     /// Broadcasting offsets: `<offsetStoreDir>/<clientId>/<group>/offsets.json`.
     public var offsetStoreDir = "~/.rocketmq_offsets"
     public var instanceName = String(getpid())
+    /// How requests encode their headers (see `ProducerOptions.serializeType`).
+    public var serializeType = SerializeType.json
 
     public init() {}
 }
