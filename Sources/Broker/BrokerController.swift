@@ -274,7 +274,7 @@ public final class BrokerController: Service, RemotingRequestHandler {
         let fields = request.extFields
         switch request.code {
         case RequestCode.sendMessage, RequestCode.sendMessageV2, RequestCode.sendBatchMessage:
-            return isKnownTopic(fields[SendMessageRequestHeader.key("topic", in: request)])
+            return isKnownTopic(fields[SendMessageRequestHeader.keys(of: request).topic])
         case RequestCode.pullMessage:
             return isKnownTopic(fields["topic"]) && fields["consumerGroup"].map(subscriptionGroups.contains) == true
         default:

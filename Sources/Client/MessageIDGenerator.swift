@@ -28,9 +28,14 @@ final class MessageIDGenerator: Sendable {
         gmtime_r(&seconds, &parts)
         let sinceMonth = UInt32(truncatingIfNeeded: Int64(parts.tm_mday - 1) * 86_400_000 + now % 86_400_000)
         let count = counter.wrappingAdd(1, ordering: .relaxed).newValue
-        var bytes = prefix
-        bytes += (0..<4).map { UInt8(truncatingIfNeeded: sinceMonth >> (24 - 8 * $0)) }
-        bytes += [UInt8(count >> 8), UInt8(count & 0xFF)]
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(prefix.count + 6)
+        bytes.append(contentsOf: prefix)
+        for shift in stride(from: 24, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: sinceMonth >> shift))
+        }
+        bytes.append(UInt8(count >> 8))
+        bytes.append(UInt8(count & 0xFF))
         return MessageID.hex(bytes)
     }
 }

@@ -109,20 +109,18 @@ public enum StoredMessageCodec {
     public static let recordCRCKey = "__CRC32#"
     static let recordCRCDigits = 10
 
-    /// The properties as stored: without any old record checksum, with a placeholder for the new one.
-    public static func storedProperties(_ properties: [String: String]) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(storedPropertiesLength(properties))
-        for name in properties.keys.sorted() where name != recordCRCKey {
-            bytes.append(contentsOf: name.utf8)
-            bytes.append(MessageProperties.nameValueSeparator)
-            bytes.append(contentsOf: properties[name]!.utf8)
-            bytes.append(MessageProperties.propertySeparator)
+    /// Writes the properties as stored: without any old record checksum, with a placeholder for
+    /// the new one, which is always last. The others come in the dictionary's order.
+    static func writeStoredProperties(_ properties: [String: String], into out: inout ByteBuffer) {
+        for (name, value) in properties where name != recordCRCKey {
+            out.writeString(name)
+            out.writeInteger(MessageProperties.nameValueSeparator)
+            out.writeString(value)
+            out.writeInteger(MessageProperties.propertySeparator)
         }
-        bytes.append(contentsOf: recordCRCKey.utf8)
-        bytes.append(MessageProperties.nameValueSeparator)
-        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: recordCRCDigits))
-        return bytes
+        out.writeString(recordCRCKey)
+        out.writeInteger(MessageProperties.nameValueSeparator)
+        out.writeRepeatingByte(UInt8(ascii: "0"), count: recordCRCDigits)
     }
 
     /// Bytes the properties take in the stored record (the record checksum included).
@@ -139,18 +137,15 @@ public enum StoredMessageCodec {
             propertiesLength: storedPropertiesLength(message.properties))
     }
 
-    /// Writes `message` as one record; `storeSize`, `bodyCRC` and the record checksum are computed here.
-    public static func encode(_ message: MessageExt, into out: inout ByteBuffer) {
-        encode(message, storedProperties: storedProperties(message.properties), into: &out)
-    }
-
-    /// `encode` with the properties already in their stored form (`storedProperties`).
-    public static func encode(_ message: MessageExt, storedProperties properties: [UInt8], into out: inout ByteBuffer) {
+    /// Writes `message` as one record; `storeSize`, `bodyCRC` and the record checksum are computed
+    /// here. `propertiesLength`: `storedPropertiesLength(message.properties)`, when the caller has it.
+    public static func encode(_ message: MessageExt, propertiesLength: Int? = nil, into out: inout ByteBuffer) {
         let topicLength = message.topic.utf8.count
+        let propertiesLength = propertiesLength ?? storedPropertiesLength(message.properties)
         precondition(topicLength <= MessageExt.maxTopicLength, "topic \(message.topic) too long")
-        precondition(properties.count <= MessageExt.maxPropertiesLength, "properties too long")
+        precondition(propertiesLength <= MessageExt.maxPropertiesLength, "properties too long")
         let total = encodedLength(
-            bodyLength: message.body.count, topicLength: topicLength, propertiesLength: properties.count)
+            bodyLength: message.body.count, topicLength: topicLength, propertiesLength: propertiesLength)
         out.reserveCapacity(minimumWritableBytes: total)
         let start = out.writerIndex
         out.writeInteger(Int32(total))
@@ -173,8 +168,9 @@ public enum StoredMessageCodec {
         out.writeBytes(message.body)
         out.writeInteger(UInt8(topicLength))
         out.writeString(message.topic)
-        out.writeInteger(Int16(properties.count))
-        out.writeBytes(properties)
+        out.writeInteger(Int16(propertiesLength))
+        writeStoredProperties(message.properties, into: &out)
+        precondition(out.writerIndex - start == total, "record of \(out.writerIndex - start) bytes, expected \(total)")
         let covered = out.viewBytes(at: start, length: total - recordCRCDigits)!
         var checksum = CRC32.checksum(covered)
         // Ten decimal digits, zero-padded, over the placeholder.

@@ -38,16 +38,32 @@ public enum MessageProperties {
         return result
     }
 
-    /// Sorted by name, no trailing separator (Java 4.9's form).
+    /// No trailing separator (Java 4.9's form); in the dictionary's order, as Java writes its
+    /// HashMap's.
     public static func encode(_ properties: [String: String]) -> String {
-        var out: [UInt8] = []
-        for name in properties.keys.sorted() {
-            if !out.isEmpty { out.append(propertySeparator) }
-            out.append(contentsOf: name.utf8)
-            out.append(nameValueSeparator)
-            out.append(contentsOf: properties[name]!.utf8)
+        let length = properties.reduce(max(0, properties.count * 2 - 1)) {
+            $0 + $1.key.utf8.count + $1.value.utf8.count
         }
-        return String(decoding: out, as: UTF8.self)
+        return String(unsafeUninitializedCapacity: length) { out in
+            var position = 0
+            func write(_ text: String) {
+                for byte in text.utf8 {
+                    out[position] = byte
+                    position += 1
+                }
+            }
+            for (name, value) in properties {
+                if position > 0 {
+                    out[position] = propertySeparator
+                    position += 1
+                }
+                write(name)
+                out[position] = nameValueSeparator
+                position += 1
+                write(value)
+            }
+            return position
+        }
     }
 }
 

@@ -31,6 +31,8 @@ extension RemotingCommand {
                 case "extFields":
                     parser.skipWhitespace()
                     if parser.peek == UInt8(ascii: "{") {
+                        // Sends carry about a dozen fields: one allocation instead of regrowing.
+                        command.extFields.reserveCapacity(16)
                         try parser.parseObjectMembers(depth: 1) { (parser, name) throws(JSONParseError) in
                             if let text = try parser.parseTextValue(depth: 2) { command.extFields[name] = text }
                         }

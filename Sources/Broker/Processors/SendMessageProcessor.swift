@@ -112,12 +112,17 @@ struct SendMessageProcessor: Sendable {
         }
 
         let result = await broker.store.putMessages(messages)
-        var fields: [String: String] = ["MSG_REGION": "DefaultRegion", "TRACE_ON": "true"]
+        var fields: [String: String] = [:]
+        fields.reserveCapacity(5)
+        fields["MSG_REGION"] = "DefaultRegion"
+        fields["TRACE_ON"] = "true"
         if result.status.isStored { broker.stats.put(result.appended.count) }
-        if !result.appended.isEmpty {
-            fields["msgId"] = result.appended.map(\.offsetMessageId).joined(separator: ",")
+        if let first = result.appended.first {
+            fields["msgId"] =
+                result.appended.count == 1
+                ? first.offsetMessageId : result.appended.map(\.offsetMessageId).joined(separator: ",")
             fields["queueId"] = String(queueId)
-            fields["queueOffset"] = String(result.appended[0].queueOffset)
+            fields["queueOffset"] = String(first.queueOffset)
         }
         return request.response(code: result.status.responseCode, remark: result.status.remark, fields: fields)
     }

@@ -15,33 +15,42 @@ struct SendMessageRequestHeader: Sendable {
     var maxReconsumeTimes: Int32?
     var batch: Bool
 
-    /// SEND_MESSAGE_V2's one-letter header keys (`SendMessageRequestHeaderV2`).
-    static let shortNames: [String: String] = [
-        "producerGroup": "a", "topic": "b", "defaultTopic": "c", "defaultTopicQueueNums": "d", "queueId": "e",
-        "sysFlag": "f", "bornTimestamp": "g", "flag": "h", "properties": "i", "reconsumeTimes": "j",
-        "unitMode": "k", "maxReconsumeTimes": "l", "batch": "m", "bname": "n",
-    ]
+    /// The header keys of one request form.
+    struct Keys: Sendable {
+        let producerGroup, topic, defaultTopic, defaultTopicQueueNums, queueId, sysFlag: String
+        let bornTimestamp, flag, properties, reconsumeTimes, maxReconsumeTimes, batch: String
+    }
 
-    /// The header key of `name` in `request` (V2 and batch sends use the one-letter keys).
-    static func key(_ name: String, in request: RemotingCommand) -> String {
-        let short = request.code == RequestCode.sendMessageV2 || request.code == RequestCode.sendBatchMessage
-        return short ? shortNames[name]! : name
+    static let longKeys = Keys(
+        producerGroup: "producerGroup", topic: "topic", defaultTopic: "defaultTopic",
+        defaultTopicQueueNums: "defaultTopicQueueNums", queueId: "queueId", sysFlag: "sysFlag",
+        bornTimestamp: "bornTimestamp", flag: "flag", properties: "properties", reconsumeTimes: "reconsumeTimes",
+        maxReconsumeTimes: "maxReconsumeTimes", batch: "batch")
+    /// SEND_MESSAGE_V2's one-letter header keys (`SendMessageRequestHeaderV2`).
+    static let shortKeys = Keys(
+        producerGroup: "a", topic: "b", defaultTopic: "c", defaultTopicQueueNums: "d", queueId: "e", sysFlag: "f",
+        bornTimestamp: "g", flag: "h", properties: "i", reconsumeTimes: "j", maxReconsumeTimes: "l", batch: "m")
+
+    /// The header keys `request` uses (V2 and batch sends use the one-letter keys).
+    static func keys(of request: RemotingCommand) -> Keys {
+        request.code == RequestCode.sendMessageV2 || request.code == RequestCode.sendBatchMessage
+            ? shortKeys : longKeys
     }
 
     init(_ request: RemotingCommand) throws(HeaderError) {
-        func key(_ name: String) -> String { Self.key(name, in: request) }
-        producerGroup = try request.string(key("producerGroup"))
-        topic = try request.string(key("topic"))
-        defaultTopic = try request.string(key("defaultTopic"))
-        defaultTopicQueueNums = try request.int32(key("defaultTopicQueueNums"), in: 0...Int32.max)
-        queueId = try request.int32(key("queueId"))
-        sysFlag = try request.int32(key("sysFlag"))
-        bornTimestamp = try request.int64(key("bornTimestamp"))
-        flag = try request.int32(key("flag"))
-        properties = MessageProperties.decode(request.extFields[key("properties")] ?? "")
-        reconsumeTimes = try request.optionalInteger(key("reconsumeTimes"), default: 0, in: 0...Int32.max)
-        maxReconsumeTimes = try request.optionalInteger(key("maxReconsumeTimes"), in: -1...Int32.max)
-        batch = request.bool(key("batch")) || request.code == RequestCode.sendBatchMessage
+        let key = Self.keys(of: request)
+        producerGroup = try request.string(key.producerGroup)
+        topic = try request.string(key.topic)
+        defaultTopic = try request.string(key.defaultTopic)
+        defaultTopicQueueNums = try request.int32(key.defaultTopicQueueNums, in: 0...Int32.max)
+        queueId = try request.int32(key.queueId)
+        sysFlag = try request.int32(key.sysFlag)
+        bornTimestamp = try request.int64(key.bornTimestamp)
+        flag = try request.int32(key.flag)
+        properties = MessageProperties.decode(request.extFields[key.properties] ?? "")
+        reconsumeTimes = try request.optionalInteger(key.reconsumeTimes, default: 0, in: 0...Int32.max)
+        maxReconsumeTimes = try request.optionalInteger(key.maxReconsumeTimes, in: -1...Int32.max)
+        batch = request.bool(key.batch) || request.code == RequestCode.sendBatchMessage
     }
 }
 

@@ -11,6 +11,8 @@ import Storage
 public struct CommitLog: CommitLogStorage {
     public static let endFileMinBlankLength = 8
     var files: MappedFileQueue
+    /// Where `appendPut` encodes records (kept to save an allocation per message).
+    private var recordBuffer = ByteBuffer()
 
     public init(directory: String, segmentSize: Int) {
         files = MappedFileQueue(directory: directory, fileSize: segmentSize)
@@ -56,10 +58,11 @@ public struct CommitLog: CommitLogStorage {
         offsets.reserveCapacity(sizes.count)
         for (index, size) in sizes.enumerated() {
             let offset = try reserve(size: size)
-            var record = ByteBuffer()
-            record.reserveCapacity(size)
-            try encode(index, offset, &record)
-            try append(record, at: offset)
+            // One buffer for every record: it is written out before the next is encoded.
+            recordBuffer.clear()
+            recordBuffer.reserveCapacity(size)
+            try encode(index, offset, &recordBuffer)
+            try append(recordBuffer, at: offset)
             offsets.append(offset)
         }
         return AppendedPut(offsets: offsets)

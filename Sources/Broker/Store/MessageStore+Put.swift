@@ -38,8 +38,9 @@ extension MessageStore {
             return PutMessageResult(status: .serviceNotAvailable(reason))
         }
         var arrivals: [TopicQueueKey] = []
-        // Encoded outside the lock; the record itself needs its offsets, assigned under it.
-        let storedProperties = messages.map { StoredMessageCodec.storedProperties($0.properties) }
+        // Measured outside the lock; the records themselves need their offsets, assigned under it.
+        let propertiesLengths = messages.map { StoredMessageCodec.storedPropertiesLength($0.properties) }
+        var prepared = messages
         let result: PutMessageResult
         var replication: (any ReplicatedLog)?
         var entry: ReplicatedEntry?
@@ -48,33 +49,29 @@ extension MessageStore {
             result = try state.withLock { state in
                 let startOffset = state.commitLog.maxOffset
                 let pendingBefore = state.pendingDispatch.count
-                var previousOffsets: [TopicQueueKey: Int64?] = [:]
                 var appended: [AppendedMessage] = []
+                appended.reserveCapacity(prepared.count)
                 replication = state.commitLog.replication
                 if let replication, !replication.acceptsMoreWaiters {
                     return PutMessageResult(status: .serviceNotAvailable("too many writes waiting for the quorum"))
                 }
                 do {
-                    var prepared = messages
                     var sizes: [Int] = []
-                    sizes.reserveCapacity(messages.count)
+                    sizes.reserveCapacity(prepared.count)
                     for position in prepared.indices {
                         let key = TopicQueueKey(prepared[position].topic, prepared[position].queueId)
-                        if previousOffsets[key] == nil { previousOffsets[key] = .some(state.queueOffsets[key]) }
-                        let queueOffset = state.queueOffsets[key] ?? 0
-                        prepared[position].queueOffset = queueOffset
+                        prepared[position].queueOffset = Self.takeNext(&state.queueOffsets[key, default: 0])
                         prepared[position].storeHost = config.storeHost
-                        state.queueOffsets[key] = queueOffset + 1
                         sizes.append(
                             StoredMessageCodec.encodedLength(
                                 bodyLength: prepared[position].body.count,
                                 topicLength: prepared[position].topic.utf8.count,
-                                propertiesLength: storedProperties[position].count))
+                                propertiesLength: propertiesLengths[position]))
                     }
                     entry = try state.commitLog.appendPut(sizes: sizes) { position, offset, record in
                         prepared[position].commitLogOffset = offset
                         StoredMessageCodec.encode(
-                            prepared[position], storedProperties: storedProperties[position], into: &record)
+                            prepared[position], propertiesLength: propertiesLengths[position], into: &record)
                     }.entry
                     for (position, message) in prepared.enumerated() {
                         // A replicated log is dispatched by the reput service up to its commit point.
@@ -90,7 +87,12 @@ extension MessageStore {
                     }
                 } catch {
                     // Undo this put: its records leave the CommitLog and are never dispatched.
-                    for (key, offset) in previousOffsets { state.queueOffsets[key] = offset }
+                    // Backwards, so each queue ends at the offset its first message took (a queue
+                    // that was at 0 may have had no entry: the same thing).
+                    for message in prepared.reversed() {
+                        let key = TopicQueueKey(message.topic, message.queueId)
+                        state.queueOffsets[key] = message.queueOffset == 0 ? nil : message.queueOffset
+                    }
                     state.pendingDispatch.removeLast(state.pendingDispatch.count - pendingBefore)
                     do {
                         try state.commitLog.truncate(to: startOffset)
@@ -156,6 +158,12 @@ extension MessageStore {
             }
         }
         return result
+    }
+
+    /// The value, then one more (a queue's next offset, with one dictionary lookup).
+    static func takeNext(_ value: inout Int64) -> Int64 {
+        defer { value += 1 }
+        return value
     }
 
     func dispatchRequest(for message: MessageExt, at offset: Int64, size: Int32) -> DispatchRequest {
