@@ -1,4 +1,5 @@
 import Common
+import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 import SystemPackage
@@ -8,8 +9,10 @@ import SystemPackage
 #endif
 
 /// One fixed-size segment file named by the 20-digit offset of its first byte
-/// (`00000000001073741824`). Writes go through `pwrite`, reads through `pread` (safe from any
-/// thread); the write position is published atomically so readers never see past it.
+/// (`00000000001073741824`). Writes go through `pwrite`, or with `mappedAppends` through a
+/// shared mapping (`AppendMapping`); reads go through `pread` (safe from any thread, and an I/O
+/// error is an error, not a SIGBUS). The write position is published atomically so readers never
+/// see past it.
 ///
 /// Invariant: flushedPosition <= wrotePosition <= fileSize.
 public final class MappedFile: Sendable {
@@ -20,6 +23,9 @@ public final class MappedFile: Sendable {
     public let fd: SystemPackage.FileDescriptor
     private let wrote = Atomic<Int>(0)
     private let flushed = Atomic<Int>(0)
+    /// Appends through a mapping (nil: through `pwrite`). Locked, though only the appending owner
+    /// (which also truncates) uses it, so that the class stays Sendable.
+    private let mapping: NIOLockedValueBox<AppendMapping>?
 
     public static func fileName(for offset: Int64) -> String {
         let digits = String(offset)
@@ -27,10 +33,11 @@ public final class MappedFile: Sendable {
     }
 
     /// Opens (creating and sizing if needed) the segment at `directory/fileName(offset)`.
-    public init(directory: String, fileFromOffset: Int64, fileSize: Int) throws {
+    public init(directory: String, fileFromOffset: Int64, fileSize: Int, mappedAppends: Bool = false) throws {
         self.path = directory + "/" + Self.fileName(for: fileFromOffset)
         self.fileFromOffset = fileFromOffset
         self.fileSize = fileSize
+        self.mapping = mappedAppends ? NIOLockedValueBox(AppendMapping()) : nil
         do {
             fd = try SystemPackage.FileDescriptor.open(
                 FilePath(path), .readWrite, options: [.create], permissions: [.ownerReadWrite, .groupRead, .otherRead])
@@ -46,7 +53,10 @@ public final class MappedFile: Sendable {
         }
     }
 
-    deinit { try? fd.close() }
+    deinit {
+        mapping?.withLockedValue { $0.unmap(fileSize: fileSize) }
+        try? fd.close()
+    }
 
     public var wrotePosition: Int { wrote.load(ordering: .acquiring) }
     public var flushedPosition: Int { flushed.load(ordering: .acquiring) }
@@ -62,6 +72,16 @@ public final class MappedFile: Sendable {
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
         let position = wrotePosition
         precondition(position + bytes.count <= fileSize, "append of \(bytes.count) at \(position) overflows \(path)")
+        if let mapping,
+            try mapping.withLockedValue({
+                try $0.append(
+                    bytes, at: position, fd: fd.rawValue, fileSize: fileSize, path: path, fileFromOffset: fileFromOffset
+                )
+            })
+        {
+            wrote.store(position + bytes.count, ordering: .releasing)
+            return
+        }
         do {
             let written = try fd.writeAll(toAbsoluteOffset: Int64(position), bytes)
             precondition(written == bytes.count)
@@ -116,6 +136,8 @@ public final class MappedFile: Sendable {
         }
         wrote.store(position, ordering: .releasing)
         flushed.store(min(flushedPosition, position), ordering: .releasing)
+        // The cut freed the blocks after `position`: they must be reserved again.
+        mapping?.withLockedValue { $0.reservedEnd = min($0.reservedEnd, position) }
     }
 
     /// Marks the file as written up to `position` without touching its bytes (loading).

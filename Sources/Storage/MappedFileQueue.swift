@@ -5,11 +5,14 @@ import NIOCore
 public struct MappedFileQueue: Sendable {
     public let directory: String
     public let fileSize: Int
+    /// Appends go through a mapping of the file (`AppendMapping`) instead of `pwrite`.
+    public let mappedAppends: Bool
     public private(set) var files: [MappedFile] = []
 
-    public init(directory: String, fileSize: Int) {
+    public init(directory: String, fileSize: Int, mappedAppends: Bool = false) {
         self.directory = directory
         self.fileSize = fileSize
+        self.mappedAppends = mappedAppends
     }
 
     /// Opens every segment in the directory; all are marked full (recovery sets the real end).
@@ -18,7 +21,8 @@ public struct MappedFileQueue: Sendable {
         files = []
         for name in Directories.list(directory) where name.utf8.count == 20 {
             guard let offset = Int64(name) else { continue }
-            let file = try MappedFile(directory: directory, fileFromOffset: offset, fileSize: fileSize)
+            let file = try MappedFile(
+                directory: directory, fileFromOffset: offset, fileSize: fileSize, mappedAppends: mappedAppends)
             file.setWrotePosition(fileSize)
             files.append(file)
         }
@@ -32,7 +36,8 @@ public struct MappedFileQueue: Sendable {
         if let last = files.last, !last.isFull { return last }
         let start = files.last.map { $0.fileFromOffset + Int64(fileSize) } ?? (offset - offset % Int64(fileSize))
         if files.isEmpty { try Directories.create(directory) }
-        let file = try MappedFile(directory: directory, fileFromOffset: start, fileSize: fileSize)
+        let file = try MappedFile(
+            directory: directory, fileFromOffset: start, fileSize: fileSize, mappedAppends: mappedAppends)
         files.append(file)
         return file
     }

@@ -15,6 +15,7 @@ public struct CommitLog: CommitLogStorage {
     private var recordBuffer = ByteBuffer()
 
     public init(directory: String, segmentSize: Int) {
+        // Records go through pwrite: through a mapping they measured no faster (docs/benchmarks.md).
         files = MappedFileQueue(directory: directory, fileSize: segmentSize)
     }
 
