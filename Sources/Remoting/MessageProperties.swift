@@ -20,6 +20,10 @@ public enum MessageProperties {
     /// One pass over the bytes: no array of segments, one string per name and value.
     static func decode(_ bytes: UnsafeRawBufferPointer) -> [String: String] {
         var result: [String: String] = [:]
+        // One allocation instead of regrowing: at most one property per separator, plus one.
+        var separators = 0
+        for byte in bytes where byte == propertySeparator { separators += 1 }
+        result.reserveCapacity(separators + 1)
         var start = 0
         while start < bytes.count {
             var end = start

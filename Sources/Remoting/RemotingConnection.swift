@@ -119,7 +119,11 @@ public struct RemotingConnection: Sendable, Hashable, CustomStringConvertible {
                 try await Task.sleep(for: .milliseconds(timeoutMillis))
                 inflight.fail(opaque: opaque, with: RemotingError.timeout(address: address, millis: timeoutMillis))
             }
-        channel.writeAndFlush(request).whenFailure { error in
+        // No write promise (a future and a callback per request): a write fails only on a closed
+        // channel, whose close fails every request it had, and a request added after the close is
+        // caught here.
+        channel.writeAndFlush(request, promise: nil)
+        if !channel.isActive {
             inflight.fail(opaque: opaque, with: RemotingError.connectionClosed(address: address))
         }
         return (promise.futureResult, timeout)

@@ -33,14 +33,15 @@ extension MessageStore {
     /// Stores messages (one, or a batch for one queue) and makes them visible to consumers.
     /// With SYNC_FLUSH, returns only after an fsync covered them (group commit). A put that fails
     /// part-way is rolled back: no part of it ever becomes visible.
-    public func putMessages(_ messages: [MessageExt]) async -> PutMessageResult {
+    public func putMessages(_ messages: consuming [MessageExt]) async -> PutMessageResult {
         if let reason = writeBlock.withLock({ $0 }) {
             return PutMessageResult(status: .serviceNotAvailable(reason))
         }
         var arrivals: [TopicQueueKey] = []
         // Measured outside the lock; the records themselves need their offsets, assigned under it.
         let propertiesLengths = messages.map { StoredMessageCodec.storedPropertiesLength($0.properties) }
-        var prepared = messages
+        // Taken over, not copied: the offsets set below mutate the caller's array in place.
+        var prepared = consume messages
         let result: PutMessageResult
         var replication: (any ReplicatedLog)?
         var entry: ReplicatedEntry?
