@@ -88,6 +88,14 @@ public enum CRC32 {
 
     /// RocketMQ stores `crc & 0x7FFFFFFF` so the value fits a positive Java int.
     public static func masked<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Int32 {
-        Int32(bitPattern: checksum(bytes) & 0x7FFF_FFFF)
+        masked(checksum(bytes))
+    }
+
+    public static func masked(_ checksum: UInt32) -> Int32 { Int32(bitPattern: checksum & 0x7FFF_FFFF) }
+
+    /// The checksum of `first` followed by `secondLength` bytes whose checksum is `second`,
+    /// without reading those bytes again (zlib's `crc32_combine`).
+    public static func combine(_ first: UInt32, _ second: UInt32, secondLength: Int) -> UInt32 {
+        UInt32(truncatingIfNeeded: crc32_combine(uLong(first), uLong(second), .init(secondLength)))
     }
 }

@@ -150,7 +150,9 @@ public enum StoredMessageCodec {
         let start = out.writerIndex
         out.writeInteger(Int32(total))
         out.writeInteger(MessageExt.magicCode)
-        out.writeInteger(CRC32.masked(message.body))
+        // The body's checksum, stored as BODYCRC, is reused for the record's: one pass over it.
+        let bodyChecksum = CRC32.checksum(message.body)
+        out.writeInteger(CRC32.masked(bodyChecksum))
         out.writeInteger(message.queueId)
         out.writeInteger(message.flag)
         out.writeInteger(message.queueOffset)
@@ -165,14 +167,21 @@ public enum StoredMessageCodec {
         out.writeInteger(message.reconsumeTimes)
         out.writeInteger(message.preparedTransactionOffset)
         out.writeInteger(Int32(message.body.count))
+        let bodyStart = out.writerIndex
         out.writeBytes(message.body)
         out.writeInteger(UInt8(topicLength))
         out.writeString(message.topic)
         out.writeInteger(Int16(propertiesLength))
         writeStoredProperties(message.properties, into: &out)
         precondition(out.writerIndex - start == total, "record of \(out.writerIndex - start) bytes, expected \(total)")
-        let covered = out.viewBytes(at: start, length: total - recordCRCDigits)!
-        var checksum = CRC32.checksum(covered)
+        let bodyEnd = bodyStart + message.body.count
+        let coveredEnd = start + total - recordCRCDigits
+        var checksum = CRC32.combine(
+            CRC32.checksum(out.viewBytes(at: start, length: bodyStart - start)!), bodyChecksum,
+            secondLength: message.body.count)
+        checksum = CRC32.combine(
+            checksum, CRC32.checksum(out.viewBytes(at: bodyEnd, length: coveredEnd - bodyEnd)!),
+            secondLength: coveredEnd - bodyEnd)
         // Ten decimal digits, zero-padded, over the placeholder.
         for position in stride(from: start + total - 1, through: start + total - recordCRCDigits, by: -1) {
             out.setInteger(UInt8(ascii: "0") + UInt8(checksum % 10), at: position)

@@ -1,3 +1,4 @@
+import Common
 import NIOCore
 import Testing
 
@@ -35,6 +36,23 @@ struct MessageFormatTests {
         #expect(id == "7F000001000051AF0000000000000382")
         let decoded = MessageID.decodeOffsetMessageId(id)
         #expect(decoded?.0 == HostAddress("127.0.0.1:20911") && decoded?.1 == 898)
+    }
+
+    /// The record checksum reuses the body's (crc32_combine): it equals one pass over the bytes,
+    /// for empty, small and large bodies.
+    @Test func recordChecksumOfCombinedPartsEqualsOnePass() {
+        for size in [0, 1, 5, 1024, 70_000] {
+            var message = MessageExt()
+            message.topic = "T"
+            message.body = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            message.properties = ["TAGS": "A"]
+            let bytes = StoredMessageCodec.encode(message)
+            #expect(StoredMessageCodec.hasValidRecordCRC(ByteBuffer(bytes: bytes)), "body of \(size) bytes")
+        }
+        let data: [UInt8] = (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let combined = CRC32.combine(
+            CRC32.checksum(data[..<1234]), CRC32.checksum(data[1234...]), secondLength: data.count - 1234)
+        #expect(combined == CRC32.checksum(data))
     }
 
     @Test func storedMessageRoundTripsWithExactLength() throws {
