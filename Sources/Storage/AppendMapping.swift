@@ -16,6 +16,7 @@
 struct AppendMapping: @unchecked Sendable {
     /// Blocks are reserved this far ahead of an append.
     static let reserveChunkBytes = 1 << 20
+    static let pageSize = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
     private var base: UnsafeMutableRawPointer?
     /// The file's first `reservedEnd` bytes have disk blocks.
     var reservedEnd = 0
@@ -30,8 +31,15 @@ struct AppendMapping: @unchecked Sendable {
         let end = position + bytes.count
         if end > reservedEnd {
             let from = max(reservedEnd, position)
-            let target = min(fileSize, max(end, from + Self.reserveChunkBytes))
-            let result = posix_fallocate(fd, off_t(from), off_t(target - from))
+            var target = min(fileSize, max(end, from + Self.reserveChunkBytes))
+            var result = posix_fallocate(fd, off_t(from), off_t(target - from))
+            if result == ENOSPC, target > end {
+                // A nearly full disk (recovery re-dispatching on one, say): reserve only the pages
+                // this append touches, often blocks the file already has. (Whole pages: a store
+                // faults in its whole page, which must not meet an unreserved block.)
+                target = min(fileSize, (end + Self.pageSize - 1) / Self.pageSize * Self.pageSize)
+                result = posix_fallocate(fd, off_t(from), off_t(target - from))
+            }
             if result == EOPNOTSUPP || result == ENOSYS {
                 unsupported = true
                 unmap(fileSize: fileSize)
