@@ -30,15 +30,10 @@ struct SyncMasterTests {
         let (store, acknowledgements) = try syncMaster(directory, timeout: .seconds(10))
         acknowledgements.acknowledged(connection: 1, through: 0)
         async let put = store.putMessages([makeMessage("T", body: "copied")])
-        // Acknowledge whatever the master has written, as a slave would, until the put returns.
-        let acker = Task {
-            while !Task.isCancelled {
-                acknowledgements.acknowledged(connection: 1, through: store.commitLogMaxOffset)
-                try? await Task.sleep(for: .milliseconds(5))
-            }
-        }
+        // Once the master has written the message, acknowledge it, as a slave would.
+        #expect(await store.writtenEnd.wait(for: 1, timeout: .seconds(10)) == .reached)
+        acknowledgements.acknowledged(connection: 1, through: store.writtenEnd.reached)
         let result = await put
-        acker.cancel()
         #expect(result.status == .putOK)
     }
 
