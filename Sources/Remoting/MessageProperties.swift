@@ -75,11 +75,15 @@ public enum MessageProperties {
 public enum TagHash {
     public static func code(_ tag: String?) -> Int64 {
         guard let tag, !tag.isEmpty else { return 0 }
-        var hash: Int32 = 0
-        for unit in tag.utf16 {
-            hash = hash &* 31 &+ Int32(unit)
-        }
-        return Int64(hash)
+        return Int64(javaHash(tag))
+    }
+
+    /// Java's `String.hashCode()`, continued from `hash`: `javaHash(b, continuing: javaHash(a))`
+    /// is the hash of `a + b`, without building it.
+    public static func javaHash<Text: StringProtocol>(_ text: Text, continuing hash: Int32 = 0) -> Int32 {
+        var hash = hash
+        for unit in text.utf16 { hash = hash &* 31 &+ Int32(unit) }
+        return hash
     }
 }
 

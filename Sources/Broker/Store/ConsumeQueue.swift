@@ -14,12 +14,6 @@ public struct ConsumeQueueEntry: Sendable, Equatable {
         self.tagsCode = tagsCode
     }
 
-    func write(into buffer: inout ByteBuffer) {
-        buffer.writeInteger(commitLogOffset)
-        buffer.writeInteger(messageSize)
-        buffer.writeInteger(tagsCode)
-    }
-
     /// The entry's 20 bytes, big-endian, on the stack (no allocation per dispatched message).
     func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
         try withUnsafeTemporaryAllocation(byteCount: Self.size, alignment: 8) { bytes in

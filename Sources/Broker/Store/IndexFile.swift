@@ -105,11 +105,7 @@ final class IndexFile {
 
     /// `keyHash(topic + "#" + key)` without building that string (the hash folds left to right).
     static func keyHash(topic: String, key: Substring) -> Int32 {
-        var hash: Int32 = 0
-        for unit in topic.utf16 { hash = hash &* 31 &+ Int32(unit) }
-        hash = hash &* 31 &+ Int32(UInt8(ascii: "#"))
-        for unit in key.utf16 { hash = hash &* 31 &+ Int32(unit) }
-        return nonNegative(hash)
+        nonNegative(TagHash.javaHash(key, continuing: TagHash.javaHash("#", continuing: TagHash.javaHash(topic))))
     }
 
     private static func nonNegative(_ hash: Int32) -> Int32 { hash == Int32.min ? 0 : abs(hash) }
