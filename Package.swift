@@ -64,6 +64,7 @@ let package = Package(
                 "Raft", "Storage", "Common", "Remoting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strict
         ),

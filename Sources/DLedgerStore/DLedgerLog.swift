@@ -22,6 +22,8 @@ public struct DLedgerLog: Sendable {
 
     var data: MappedFileQueue
     var index: MappedFileQueue
+    /// The last entries appended (reads of them need not touch the files).
+    var recent = DLedgerRecentEntries()
 
     public init(dataDirectory: String, indexDirectory: String, dataFileSize: Int, indexFileSize: Int) {
         precondition(indexFileSize % DLedgerIndexUnit.size == 0, "index file size must be a multiple of 32")
@@ -79,6 +81,7 @@ public struct DLedgerLog: Sendable {
         ledgerEndIndex = entry.index
         ledgerEndTerm = entry.term
         dataEnd = pos + Int64(entry.size)
+        recent.appended(entry)
     }
 
     /// Magic −1 and the bytes left, then zeros to the end of the file.
@@ -109,6 +112,7 @@ public struct DLedgerLog: Sendable {
     /// `ledgerBeginIndex ... ledgerEndIndex`.
     public func entry(at entryIndex: Int64) throws -> DLedgerEntry? {
         guard entryIndex >= ledgerBeginIndex, entryIndex <= ledgerEndIndex else { return nil }
+        if let kept = recent.entry(at: entryIndex) { return kept }
         var unitBytes = try index.read(offset: entryIndex * Int64(DLedgerIndexUnit.size), count: DLedgerIndexUnit.size)
         guard let unit = DLedgerIndexUnit.read(from: &unitBytes), unit.index == entryIndex, unit.entrySize > 0,
             Int(unit.entrySize) <= maxEntrySize
@@ -134,6 +138,7 @@ public struct DLedgerLog: Sendable {
     /// nil outside `ledgerBeginIndex ... ledgerEndIndex`.
     public func indexUnit(at entryIndex: Int64) throws -> DLedgerIndexUnit? {
         guard entryIndex >= ledgerBeginIndex, entryIndex <= ledgerEndIndex else { return nil }
+        if let kept = recent.entry(at: entryIndex) { return DLedgerIndexUnit(of: kept) }
         var bytes = try index.read(offset: entryIndex * Int64(DLedgerIndexUnit.size), count: DLedgerIndexUnit.size)
         guard let unit = DLedgerIndexUnit.read(from: &bytes), unit.index == entryIndex, unit.entrySize > 0,
             Int(unit.entrySize) <= maxEntrySize, unit.pos >= 0, unit.pos < dataEnd, unit.term >= 0
@@ -152,6 +157,12 @@ public struct DLedgerLog: Sendable {
     /// The files with bytes not yet fsynced (the flusher syncs them outside the owner).
     public var unflushedFiles: [MappedFile] {
         (data.files + index.files).filter { $0.flushedPosition < $0.wrotePosition }
+    }
+
+    /// The data files with unsynced writes: what makes entries durable. The index need not be
+    /// synced with them (`recover` checks every unit against its entry and rebuilds the rest).
+    public var unflushedDataFiles: [MappedFile] {
+        data.files.filter { $0.flushedPosition < $0.wrotePosition }
     }
 
     /// The first data byte not known to be fsynced (`dataEnd` when every file is synced): what
@@ -183,6 +194,7 @@ public struct DLedgerLog: Sendable {
     /// After a failed append: drops whatever part of it reached the files, so the log ends at
     /// its last whole entry again.
     public mutating func discardPartialAppend() throws {
+        recent.removeAll()
         try data.truncateDirty(dataEnd)
         try index.truncateDirty((ledgerEndIndex + 1) * Int64(DLedgerIndexUnit.size))
     }
@@ -219,6 +231,7 @@ public struct DLedgerLog: Sendable {
     /// Drops every entry and file: the log restarts with `boundary` (a leader's first entry, at
     /// its position) as its only entry, so its data files line up with the leader's from there.
     public mutating func restart(with boundary: DLedgerEntry) throws {
+        recent.removeAll()
         guard boundary.size <= maxEntrySize, boundary.pos >= 0, boundary.index >= 0 else {
             throw DLedgerLogError.entryTooLarge(size: boundary.size, limit: maxEntrySize)
         }
@@ -249,6 +262,7 @@ public struct DLedgerLog: Sendable {
 
     /// Drops every entry after `entryIndex` (a follower's divergent tail).
     public mutating func truncate(after entryIndex: Int64) throws {
+        recent.removeAll()
         guard entryIndex < ledgerEndIndex else { return }
         guard entryIndex >= ledgerBeginIndex - 1 else {
             throw DLedgerLogError.belowBegin(index: entryIndex, begin: ledgerBeginIndex)
@@ -269,6 +283,7 @@ public struct DLedgerLog: Sendable {
     /// Returns a description of what was cut, or nil when the log was intact.
     @discardableResult
     public mutating func recover() throws -> String? {
+        recent.removeAll()
         try data.load()
         try index.load()
         ledgerBeginIndex = 0
@@ -389,6 +404,11 @@ public struct DLedgerLog: Sendable {
     public func flush() throws {
         try data.flush()
         try index.flush()
+    }
+
+    /// Syncs the data files only (see `unflushedDataFiles`).
+    public func flushData() throws {
+        try data.flush()
     }
 }
 

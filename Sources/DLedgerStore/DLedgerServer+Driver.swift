@@ -96,7 +96,7 @@ extension DLedgerServer {
                     if !config.syncFlush {
                         durable = (last.index, last.term)
                     } else if !ready.messagesAfterPersist.isEmpty {
-                        try driver.storage.log.flush()
+                        try driver.storage.log.flushData()
                         durable = (last.index, last.term)
                     } else {
                         effects.flushWanted = true
@@ -300,7 +300,7 @@ extension DLedgerServer {
                 let (files, index, term) = driver.withLock({ driver -> ([MappedFile], LogIndex, Term)? in
                     guard let driver else { return nil }
                     return (
-                        driver.storage.log.unflushedFiles, driver.storage.lastIndex,
+                        driver.storage.log.unflushedDataFiles, driver.storage.lastIndex,
                         driver.storage.term(at: driver.storage.lastIndex) ?? .zero
                     )
                 })

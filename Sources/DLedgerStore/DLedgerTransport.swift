@@ -62,11 +62,13 @@ final class DLedgerTransport: Sendable {
             host: selfPeer.host, port: selfPeer.port, limits: limits, handler: forwarder, logger: logger, threads: 1)
         // Peer connections leave from this member's own address (the one it listens on, so it is
         // local): a peer then sees who connects, and per-address firewall rules (the chaos
-        // runner's partitions) cut exactly the links they name.
+        // runner's partitions) cut exactly the links they name. They share the server's one
+        // event loop: a frame that answers a received one (an ack, the next batch) is written
+        // on the thread that read it, without waking another.
         client = RemotingClient(
-            maxFrameLength: limits.maxFrameLength, logger: logger, connectTimeoutMillis: 1000, threads: 1,
+            maxFrameLength: limits.maxFrameLength, logger: logger, connectTimeoutMillis: 1000,
             writeBufferWaterMark: .init(low: 16 * 1024 * 1024, high: 32 * 1024 * 1024),
-            sourceAddress: Self.sourceAddress(host: selfPeer.host))
+            sourceAddress: Self.sourceAddress(host: selfPeer.host), eventLoopGroup: server.group)
     }
 
     /// A numeric, specific address to bind outgoing connections to; nil for a wildcard or a name.
@@ -107,8 +109,8 @@ final class DLedgerTransport: Sendable {
             return Array(links.connects.values)
         }
         for connect in connects { await connect.value }
+        await client.shutdown()  // first: the server's shutdown ends the loop they share
         await server.shutdown()
-        await client.shutdown()
     }
 
     // MARK: receiving

@@ -17,6 +17,9 @@ struct Progress: Sendable, Equatable {
     var inflight: [LogIndex] = []
     /// Heard from since the last check-quorum round.
     var recentActive = false
+    /// The highest commit index sent to the follower (an append that tells nothing else is
+    /// worth sending only while this lags).
+    var sentCommit: LogIndex = 0
 
     init(next: LogIndex) { self.next = next }
 
@@ -24,6 +27,14 @@ struct Progress: Sendable, Equatable {
         switch state {
         case .probe: probeSent
         case .replicate: inflight.count >= maxInflight
+        }
+    }
+
+    /// Nothing in flight: new entries and commit news go at once rather than with the next batch.
+    var isIdle: Bool {
+        switch state {
+        case .probe: !probeSent
+        case .replicate: inflight.isEmpty
         }
     }
 

@@ -4,8 +4,18 @@ extension RaftCore {
         guard leadTransferee == nil else { return .leadershipTransferInProgress }
         let entry = LogEntry(index: log.lastIndex + 1, term: term, kind: kind, payload: payload)
         appendToLog(entry)
-        broadcastAppend(into: &ready)
+        sendToIdlePeers(into: &ready)
         return .accepted(index: entry.index, term: term)
+    }
+
+    /// New entries or a new commit index go at once only to followers with no append in flight.
+    /// The others get them with the batch their next ack releases (`stepLeader`): under load one
+    /// message carries every entry proposed meanwhile, and a follower writes (and syncs) once
+    /// per batch instead of once per entry.
+    mutating func sendToIdlePeers(into ready: inout Ready) {
+        for peer in voters.sorted() where peer != id && progress[peer]?.isIdle == true {
+            sendAppend(to: peer, sendIfEmpty: false, into: &ready)
+        }
     }
 
     mutating func broadcastAppend(into ready: inout Ready) {
@@ -37,7 +47,9 @@ extension RaftCore {
         }
         let entries = log.slice(
             from: peerProgress.next, maxCount: config.maxEntriesPerAppend, maxBytes: config.maxBytesPerAppend)
-        if entries.isEmpty && !sendIfEmpty { return false }
+        // An empty append still goes when it carries news: a commit index the peer was not sent.
+        if entries.isEmpty && !sendIfEmpty && peerProgress.sentCommit >= commitIndex { return false }
+        peerProgress.sentCommit = max(peerProgress.sentCommit, commitIndex)
         send(
             .append(prevLogIndex: prevIndex, prevLogTerm: prevTerm, entries: entries, leaderCommit: commitIndex),
             to: peer, into: &ready)
@@ -123,7 +135,7 @@ extension RaftCore {
             guard progress[peer]!.acknowledge(index) || wasProbe else { return }
             if wasProbe { progress[peer]!.becomeReplicate() }
             if maybeCommit() {
-                broadcastAppend(into: &ready)
+                sendToIdlePeers(into: &ready)
             }
             while sendAppend(to: peer, sendIfEmpty: false, into: &ready) {}
             if peer == leadTransferee, progress[peer]!.match == log.lastIndex {

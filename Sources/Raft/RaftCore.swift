@@ -178,7 +178,7 @@ public struct RaftCore {
         log.stable(through: index, term: entryTerm)
         guard index > stableIndex, log.term(at: index) == entryTerm else { return }
         stableIndex = index
-        if role == .leader, maybeCommit() { broadcastAppend(into: &ready) }
+        if role == .leader, maybeCommit() { sendToIdlePeers(into: &ready) }
     }
 
     // MARK: messages

@@ -9,6 +9,8 @@ import NIOPosix
 /// `requestHandler`.
 public final class RemotingClient: Sendable {
     let group: MultiThreadedEventLoopGroup
+    /// Whether `shutdown` ends the group (false when it was lent, e.g. by a server).
+    let ownsGroup: Bool
     let maxFrameLength: Int
     let requestHandler: (any RemotingRequestHandler)?
     let logger: Logger
@@ -36,10 +38,13 @@ public final class RemotingClient: Sendable {
         requestHandler: (any RemotingRequestHandler)? = nil,
         logger: Logger, connectTimeoutMillis: Int64 = 3000, threads: Int = 1,
         writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark? = nil, sourceAddress: SocketAddress? = nil,
-        serializeType: SerializeType = .json
+        serializeType: SerializeType = .json, eventLoopGroup: MultiThreadedEventLoopGroup? = nil
     ) {
         self.serializeType = serializeType
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        // A lent group (`eventLoopGroup`, e.g. a server's) lets this side's writes leave from
+        // the loop that read the frame they answer, with no hop to another thread.
+        self.group = eventLoopGroup ?? MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.ownsGroup = eventLoopGroup == nil
         self.sourceAddress = sourceAddress
         self.writeBufferWaterMark = writeBufferWaterMark
         self.maxFrameLength = maxFrameLength
@@ -167,6 +172,6 @@ public final class RemotingClient: Sendable {
         for inflight in swept.withLockedValue({ Array($0.values) }) {
             inflight.failAll(with: RemotingError.connectionClosed(address: "(client shut down)"))
         }
-        try? await group.shutdownGracefully()
+        if ownsGroup { try? await group.shutdownGracefully() }
     }
 }

@@ -11,7 +11,8 @@ public final class RemotingServer: Sendable {
     /// Shared by all of this server's connections.
     public let partialFrameBudget: PartialFrameBudget
     let handler: any RemotingRequestHandler
-    let group: MultiThreadedEventLoopGroup
+    /// The connections' event loops (a client may share them: `RemotingClient(eventLoopGroup:)`).
+    public let group: MultiThreadedEventLoopGroup
     let logger: Logger
     private let channelBox = NIOLockedValueBox<(any Channel)?>(nil)
 

@@ -27,6 +27,35 @@ struct RaftCoreTests {
         }
     }
 
+    /// Proposals made while each follower has an append in flight wait for its ack and then go
+    /// in one append; the commit index reaches every follower even with nothing left to send.
+    @Test func entriesProposedWhileAnAppendIsInFlightGoInOneBatch() throws {
+        var cluster = InMemoryCluster(size: 3)
+        let elected = cluster.electSomeLeader()
+        let leader = try #require(elected)
+        cluster.stabilize()
+        func entryCounts(_ ready: Ready) -> [Int] {
+            ready.messages.compactMap { envelope in
+                guard case .append(_, _, let entries, _) = envelope.message, !entries.isEmpty else { return nil }
+                return entries.count
+            }
+        }
+        #expect(entryCounts(cluster.step(leader.value, .propose([0]))) == [1, 1])
+        for value in 1...9 {
+            #expect(entryCounts(cluster.step(leader.value, .propose([UInt8(value)]))).isEmpty)
+        }
+        var sent: [Int] = []
+        while !cluster.pending.isEmpty {
+            let (id, input) = cluster.pending.removeFirst()
+            let ready = cluster.cores[id]!.step(input)
+            if id == leader { sent += entryCounts(ready) }
+            cluster.handle(ready, of: id)
+        }
+        #expect(sent == [9, 9])
+        let last = cluster.core(leader.value).log.lastIndex
+        for id in cluster.cores.keys { #expect(cluster.cores[id]!.commitIndex == last) }
+    }
+
     /// Retention dropped what a lagging follower lacks: it restarts its log at the leader's
     /// boundary, catches up from there, and counts the dropped entries as applied.
     @Test func followerBehindTheLeadersRetentionRestartsItsLogAtTheBoundary() throws {

@@ -2,6 +2,7 @@ import DLedgerStore
 import NIOCore
 import Remoting
 import Storage
+import Synchronization
 
 /// The CommitLog in DLedger mode (`dledger-design.md` §10): each put is one DLedger entry whose
 /// body is its records back to back, so a batch is never half visible. A record's physical
@@ -9,6 +10,8 @@ import Storage
 /// the same on every replica. Only committed bytes are dispatchable.
 public struct DLedgerCommitLog: CommitLogStorage {
     public let server: DLedgerServer
+    /// Committed bytes read ahead for dispatch, which walks them record by record.
+    let readAhead = CommittedReadAhead()
 
     public init(server: DLedgerServer) { self.server = server }
 
@@ -47,18 +50,31 @@ public struct DLedgerCommitLog: CommitLogStorage {
     /// Steps over entry headers (48 bytes), new leaders' no-op entries and end-of-file fillers
     /// to the next message record, as RocketMQ's `checkMessageAndReturnSize` does in DLedger mode.
     public func nextRecord(at offset: Int64) throws -> (offset: Int64, record: ByteBuffer)? {
-        let writtenEnd = server.writtenEnd
+        // Committed bytes never change (on any replica), so they come from one read of many
+        // records; only what lies past the commit point is read where it is, with its bounds.
+        let committedEnd = server.committed.reached
+        var writtenEnd: Int64?
+        func end(covering offset: Int64) -> Int64 {
+            if offset <= committedEnd { return committedEnd }
+            if writtenEnd == nil { writtenEnd = server.writtenEnd }
+            return writtenEnd!
+        }
+        func bytes(at offset: Int64, count: Int) throws -> ByteBuffer {
+            guard offset + Int64(count) <= committedEnd else { return try server.read(offset: offset, count: count) }
+            return try readAhead.bytes(at: offset, count: count, below: committedEnd, from: server)
+        }
         let fileSize = Int64(server.config.dataFileSize)
         var offset = offset
-        while offset + 8 <= writtenEnd {
-            let head = try server.read(offset: offset, count: 8)
+        while offset + 8 <= end(covering: offset + 8) {
+            let head = try bytes(at: offset, count: 8)
             let first = head.getInteger(at: head.readerIndex, as: Int32.self)!
             let second = head.getInteger(at: head.readerIndex + 4, as: Int32.self)!
             if second == MessageExt.magicCode {
-                guard first >= Int32(StoredMessageCodec.fixedLength), offset + Int64(first) <= writtenEnd else {
+                let recordEnd = offset + Int64(first)
+                guard first >= Int32(StoredMessageCodec.fixedLength), recordEnd <= end(covering: recordEnd) else {
                     throw StoreError.corruptRecord(path: location(of: offset), offset: offset, reason: "size \(first)")
                 }
-                return (offset, try server.read(offset: offset, count: Int(first)))
+                return (offset, try bytes(at: offset, count: Int(first)))
             }
             switch first {
             case DLedgerEntry.magicNormal: offset += Int64(DLedgerEntry.headerSize)
@@ -93,5 +109,31 @@ public struct DLedgerCommitLog: CommitLogStorage {
         -> Int
     {
         server.deleteExpiredFiles(writtenBefore: cutoffMillis, maxFiles: maxFiles, below: limit)
+    }
+}
+
+/// A window of committed DLedger bytes, refilled with one read of up to `windowSize` bytes (never
+/// past the commit point or a data file's end) when a request falls outside it.
+final class CommittedReadAhead: Sendable {
+    static let windowSize = 256 * 1024
+    let window = Mutex<(start: Int64, bytes: ByteBuffer)?>(nil)
+
+    func bytes(at offset: Int64, count: Int, below committedEnd: Int64, from server: DLedgerServer) throws
+        -> ByteBuffer
+    {
+        try window.withLock { window throws -> ByteBuffer in
+            if let (start, bytes) = window, offset >= start,
+                offset + Int64(count) <= start + Int64(bytes.readableBytes),
+                let slice = bytes.getSlice(at: bytes.readerIndex + Int(offset - start), length: count)
+            {
+                return slice
+            }
+            let fileSize = Int64(server.config.dataFileSize)
+            let fileEnd = (offset / fileSize + 1) * fileSize
+            let length = max(Int64(count), min(Int64(Self.windowSize), committedEnd - offset, fileEnd - offset))
+            let bytes = try server.read(offset: offset, count: Int(length))
+            window = (offset, bytes)
+            return bytes.getSlice(at: bytes.readerIndex, length: count)!
+        }
     }
 }
