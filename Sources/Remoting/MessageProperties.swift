@@ -81,6 +81,16 @@ public enum TagHash {
     /// Java's `String.hashCode()`, continued from `hash`: `javaHash(b, continuing: javaHash(a))`
     /// is the hash of `a + b`, without building it.
     public static func javaHash<Text: StringProtocol>(_ text: Text, continuing hash: Int32 = 0) -> Int32 {
+        // ASCII, the common case: its UTF-16 units are its UTF-8 bytes, read without transcoding.
+        let ascii = text.utf8.withContiguousStorageIfAvailable { bytes -> Int32? in
+            var hash = hash
+            for byte in bytes {
+                guard byte < 0x80 else { return nil }
+                hash = hash &* 31 &+ Int32(byte)
+            }
+            return hash
+        }
+        if let ascii, let ascii { return ascii }
         var hash = hash
         for unit in text.utf16 { hash = hash &* 31 &+ Int32(unit) }
         return hash

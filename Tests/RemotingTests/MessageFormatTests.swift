@@ -7,7 +7,7 @@ import Testing
 struct MessageFormatTests {
     @Test(arguments: [
         ("TagA", Int64(2_598_919)), ("TagB", 2_598_920), ("*", 42), ("polygenelubricants", -2_147_483_648),
-        ("中文标签", 622_041_809), ("", 0),
+        ("中文标签", 622_041_809), ("", 0), ("Tag中", 2_618_867), ("😀", 1_772_899),
     ])
     func tagHashIsJavaStringHashCode(tag: String, expected: Int64) {
         #expect(TagHash.code(tag) == expected)
