@@ -130,6 +130,7 @@ extension DLedgerServer {
             guard let (index, term) = durable else { break }
             ready = driver.core.step(.persisted(through: index, term: term))
         }
+        publishedEnd.store(driver.storage.log.dataEnd, ordering: .releasing)
         let state = memberState(driver.core)
         if state != member.withLock({ $0 }) { effects.state = state }
     }
@@ -152,6 +153,7 @@ extension DLedgerServer {
             logger.error("DLedger: cutting a partial append failed: \(error)")
         }
         let votedFor = driver.termFile.voteLeader.flatMap { config.peers.peer($0) }.map { NodeID($0.number) }
+        publishedEnd.store(driver.storage.log.dataEnd, ordering: .releasing)
         driver.core = RaftCore(
             config: driver.raftConfig,
             hardState: HardState(

@@ -21,6 +21,9 @@ public final class DLedgerServer: Sendable {
     let identity: DLedgerWire.Identity
     let logger: Logger
     let driver = Mutex<Driver?>(nil)
+    /// The log's `dataEnd`, published by the driver whenever its lock is released (so the
+    /// broker's every put reads it without taking that lock).
+    let publishedEnd = Atomic<Int64>(0)
     let transport = Mutex<DLedgerTransport?>(nil)
     /// The byte end of the committed, locally written log: quorum waits resume from here.
     public let committed = OffsetWaiter(maxWaiters: 100_000)
@@ -66,6 +69,7 @@ public final class DLedgerServer: Sendable {
         let committedEnd = try driver.withLock { driver throws -> Int64 in
             let opened = try openDriver()
             driver = opened
+            publishedEnd.store(opened.storage.log.dataEnd, ordering: .releasing)
             return opened.committedEnd
         }
         committed.advance(to: committedEnd)
@@ -217,7 +221,7 @@ public final class DLedgerServer: Sendable {
     }
 
     /// The first byte after the last written entry (what `bounds` says, without the rest).
-    public var writtenEnd: Int64 { driver.withLock { $0?.storage.log.dataEnd ?? 0 } }
+    public var writtenEnd: Int64 { publishedEnd.load(ordering: .acquiring) }
 
     public struct LogBounds: Sendable, Equatable {
         public var minOffset: Int64
