@@ -29,9 +29,7 @@ public struct DLedgerLog: Sendable {
         precondition(indexFileSize % DLedgerIndexUnit.size == 0, "index file size must be a multiple of 32")
         precondition(dataFileSize > DLedgerEntry.headerSize + DLedgerEntry.minimumBlankSize, "data files too small")
         data = MappedFileQueue(directory: dataDirectory, fileSize: dataFileSize)
-        // Index units (32 bytes each) are stored through a mapping: a write call per unit
-        // cost more than the copy.
-        index = MappedFileQueue(directory: indexDirectory, fileSize: indexFileSize, mappedAppends: true)
+        index = MappedFileQueue(directory: indexDirectory, fileSize: indexFileSize)
         maxEntrySize = dataFileSize - DLedgerEntry.minimumBlankSize
     }
 
