@@ -186,10 +186,11 @@ let package = Package(
         .testTarget(
             name: "ChaosCheckTests", dependencies: ["ChaosCheck"], path: "chaos/Tests/ChaosCheckTests",
             swiftSettings: strict),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
             name: "ClientTests",
             dependencies: [
-                "Client", "Broker", "NameServer", "Remoting", "Common", .product(name: "NIOCore", package: "swift-nio"),
+                "Client", "Broker", "NameServer", "Remoting", "Common", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -197,12 +198,12 @@ let package = Package(
         .testTarget(
             name: "DLedgerStoreTests",
             dependencies: [
-                "DLedgerStore", "Raft", "Storage", "Common", .product(name: "NIOCore", package: "swift-nio"),
+                "DLedgerStore", "Raft", "Storage", "Common", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: strict),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "RaftSim"], swiftSettings: strict),
         .testTarget(name: "MQBenchTests", dependencies: ["mqbench"], swiftSettings: strict),
         .testTarget(

@@ -1,6 +1,7 @@
 import Common
 import Remoting
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Broker
@@ -18,15 +19,6 @@ final class Received: Sendable {
 
     var all: [String] { bodies.withLock { $0 } }
     var count: Int { bodies.withLock { $0.count } }
-}
-
-func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return condition()
 }
 
 /// The first wall-clock millisecond after `millis` (waits on the clock with a deadline).

@@ -2,6 +2,7 @@ import Client
 import NIOCore
 import Remoting
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Broker

@@ -1,6 +1,7 @@
 import Client
 import NIOCore
 import Remoting
+import TestSupport
 import Testing
 
 @testable import Broker

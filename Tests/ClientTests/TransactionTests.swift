@@ -1,6 +1,7 @@
 import Client
 import Remoting
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Broker

@@ -1,5 +1,6 @@
 import DLedgerStore
 import Storage
+import TestSupport
 import Testing
 
 /// What `awaitCommit` answers a put: committed, lost (another entry holds its index) or unknown.

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import Storage
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -76,15 +77,6 @@ final class LocalGroup {
         }
         return Int(UInt16(bigEndian: address.sin_port))
     }
-}
-
-func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    return condition()
 }
 
 @Suite(.serialized) struct DLedgerGroupTests {

@@ -1,5 +1,6 @@
 import Storage
 import Synchronization
+import TestSupport
 import Testing
 
 final class Results: Sendable {
@@ -7,16 +8,6 @@ final class Results: Sendable {
 }
 
 struct OffsetWaiterTests {
-    /// Polls `condition` until it holds or `seconds` pass.
-    func eventually(_ seconds: Double = 5, _ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        return condition()
-    }
-
     @Test func waitersResumeOnceTheOffsetReachesTheirs() async throws {
         let waiter = OffsetWaiter()
         let results = Results()
